@@ -1,0 +1,1 @@
+"""Tree-sitter and pure code analysis: documents, context, symbols, checks, findings."""

@@ -1,0 +1,133 @@
+"""The set of documents the engine knows: open in an editor, or loaded from disk on demand.
+
+Reading from disk never raises for bad files: it returns a `LoadResult` that says why a file was
+skipped (missing, unreadable, binary, too large) and flags invalid UTF-8 that was replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlparse
+
+from analysis.document import Document, EditResult, Encoding
+
+DEFAULT_MAX_BYTES = 5_000_000
+
+
+def uri_to_path(uri: str) -> Path | None:
+    """The filesystem path of a file:// URI, or None for other schemes."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+def path_to_uri(path: str | os.PathLike[str]) -> str:
+    """A file:// URI for a filesystem path."""
+    return "file://" + quote(str(Path(path).resolve()))
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """A document read from disk, or the reason it was not."""
+
+    document: Document | None
+    problem: str | None = None  # a sentence for the user; None when all went well
+
+
+def looks_binary(head: bytes) -> bool:
+    """True for data that is not text (a NUL byte in the first block, as git decides)."""
+    return b"\x00" in head[:8192]
+
+
+def read_source(
+    path: Path, uri: str | None = None, language_id: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> LoadResult:
+    """Read a file into a Document; bad files give a LoadResult with a problem, never raise."""
+    uri = uri or path_to_uri(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return LoadResult(None, f"{path}: skipped, {size / 1e6:.1f} MB is over the "
+                                    f"{max_bytes / 1e6:.1f} MB limit")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return LoadResult(None, f"{path}: no such file")
+    except IsADirectoryError:
+        return LoadResult(None, f"{path}: is a directory")
+    except PermissionError:
+        return LoadResult(None, f"{path}: permission denied")
+    except OSError as exc:
+        return LoadResult(None, f"{path}: cannot read ({exc.strerror or exc})")
+    if looks_binary(data):
+        return LoadResult(None, f"{path}: skipped, binary file")
+    doc = Document.from_bytes(uri, data, language_id, max_bytes=max_bytes, path=str(path))
+    if doc.decode_errors:
+        return LoadResult(doc, f"{path}: invalid UTF-8, undecodable bytes shown as U+FFFD")
+    return LoadResult(doc)
+
+
+class DocumentStore:
+    """Open documents by URI; thread-safe for the server's worker threads."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._docs: dict[str, Document] = {}
+        self._lock = threading.Lock()
+
+    def open(self, uri: str, text: str, language_id: str | None, version: int) -> Document:
+        """Start tracking a document the editor opened (replaces any earlier copy)."""
+        doc = Document(uri, text, language_id, version, max_bytes=self.max_bytes)
+        with self._lock:
+            self._docs[uri] = doc
+        return doc
+
+    def get(self, uri: str) -> Document | None:
+        """The open document for a URI, or None."""
+        return self._docs.get(uri)
+
+    def change(
+        self,
+        uri: str,
+        start: tuple[int, int] | None,
+        end: tuple[int, int] | None,
+        text: str,
+        encoding: Encoding,
+        version: int | None,
+    ) -> EditResult | None:
+        """Apply one content change; None when the document is not open."""
+        doc = self._docs.get(uri)
+        if doc is None:
+            return None
+        if start is None or end is None:
+            # A whole-text change: start afresh so the size limit and language are re-decided.
+            fresh = self.open(uri, text, doc.language_id,
+                              version if version is not None else doc.version)
+            return EditResult(0, len(doc.source), len(fresh.source), False)
+        return doc.apply_edit(start, end, text, encoding, version)
+
+    def close(self, uri: str) -> bool:
+        """Forget a document; False when it was not open."""
+        with self._lock:
+            return self._docs.pop(uri, None) is not None
+
+    def load(self, uri: str, language_id: str | None = None) -> LoadResult:
+        """The open document, else the file on disk (not kept open)."""
+        doc = self._docs.get(uri)
+        if doc is not None:
+            return LoadResult(doc)
+        path = uri_to_path(uri)
+        if path is None:
+            return LoadResult(None, f"{uri}: not open and not a file URI")
+        return read_source(path, uri, language_id, self.max_bytes)
+
+    def uris(self) -> list[str]:
+        """URIs of every open document."""
+        return list(self._docs)
+
+    def __len__(self) -> int:
+        return len(self._docs)

@@ -1,0 +1,1 @@
+"""LSP handlers: one method family per module, each with `register(server)`."""

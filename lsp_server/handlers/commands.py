@@ -1,0 +1,48 @@
+"""workspace/executeCommand: inspection commands for users debugging what the server holds.
+
+`stagecoder.documentState` returns a document's version, language, size, a hash of its text and
+its syntax tree (like "Show Syntax Tree" in other language servers); `stagecoder.showSettings`
+returns the settings in force after merging every source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+from lsprotocol import types
+
+# A runtime import (not TYPE_CHECKING): pygls resolves command handlers' annotations.
+from lsp_server.server import StagecoderServer
+
+DOCUMENT_STATE = "stagecoder.documentState"
+SHOW_SETTINGS = "stagecoder.showSettings"
+
+
+def register(server: StagecoderServer) -> None:
+    """Register the inspection commands."""
+
+    @server.command(DOCUMENT_STATE)
+    def document_state(ls: StagecoderServer, *args: Any) -> dict[str, Any] | None:
+        uri = args[0] if args and isinstance(args[0], str) else None
+        doc = ls.documents.get(uri) if uri else None
+        if doc is None:
+            ls.log(f"stagecoder: {DOCUMENT_STATE}: {uri!r} is not an open document.",
+                   types.MessageType.Warning)
+            return None
+        return {
+            "uri": doc.uri,
+            "version": doc.version,
+            "language": doc.language,
+            "lineCount": doc.line_count,
+            "bytes": len(doc.source),
+            "sha256": hashlib.sha256(doc.source).hexdigest(),
+            "tooLarge": doc.too_large,
+            "hasErrors": doc.has_errors(),
+            "syntaxTree": str(doc.tree.root_node) if doc.tree is not None else None,
+        }
+
+    @server.command(SHOW_SETTINGS)
+    def show_settings(ls: StagecoderServer, *args: Any) -> Any:
+        return msgspec.to_builtins(ls.settings)

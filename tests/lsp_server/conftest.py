@@ -1,0 +1,31 @@
+"""Shared pieces for tests that drive `stagecoder serve` through pytest-lsp."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+SERVER_COMMAND = [sys.executable, "-m", "lsp_server", "serve"]
+PROFILES = ["visual-studio-code", "neovim"]
+
+
+def initialize_params(profile: str, options: dict | None = None,
+                      root_uri: str | None = None) -> types.InitializeParams:
+    """InitializeParams with a real client's capabilities and optional initializationOptions."""
+    return types.InitializeParams(
+        capabilities=client_capabilities(profile),
+        initialization_options=options,
+        root_uri=root_uri,
+    )
+
+
+@pytest_lsp.fixture(params=PROFILES, config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def client(request, lsp_client: LanguageClient):
+    """A client for each profile, initialised with no options (defaults)."""
+    lsp_client.profile = request.param
+    lsp_client.init_result = await lsp_client.initialize_session(initialize_params(request.param))
+    yield
+    await lsp_client.shutdown_session()
