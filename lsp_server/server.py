@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Generator
@@ -12,9 +13,12 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from analysis.context import ContextBuilder
 from analysis.document import Encoding
 from analysis.settings import Settings
 from analysis.workspace import DocumentStore
+from generation.engine import CompletionEngine
+from generation.models import model_factory
 from lsp_server import __version__
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,7 @@ HANDLERS = (
     "code_action",
     "diagnostics",
     "commands",
+    "workspace_index",
 )
 
 
@@ -61,7 +66,16 @@ class StagecoderServer(LanguageServer):
         super().__init__("stagecoder", __version__, protocol_cls=StagecoderProtocol)
         self.settings = Settings()
         self.documents = DocumentStore(self.settings.max_file_bytes)
+        self.engine = CompletionEngine(self.settings, model_factory(), self.context_source)
+        self.inflight: dict[str, asyncio.Future] = {}  # uri -> running completion
         self._told_once: set[str] = set()
+
+    def context_source(self) -> ContextBuilder:
+        """The context builder over the workspace index, for the settings in force."""
+        # Imported here: the handler module imports this one.
+        from lsp_server.handlers.workspace_index import context_builder
+
+        return context_builder(self)
 
     @property
     def encoding(self) -> Encoding:

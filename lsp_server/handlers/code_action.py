@@ -1,12 +1,32 @@
-"""textDocument/codeAction and codeAction/resolve: quick fixes and refactors."""
+"""textDocument/codeAction and codeAction/resolve: quick fixes, extract function, model rewrite.
+
+- quickfix: one action per stagecoder diagnostic that carries a fix in its `data` (the check is
+  never re-run here); stale diagnostics (older document version) get no action.
+- refactor.extract: "Extract function" for a Python selection of whole statements, computed
+  here (deterministic and cheap); a refused selection shows as a disabled action with the reason
+  where the client supports that.
+- refactor.rewrite: "Rewrite selection with the model"; the edit is computed lazily in
+  codeAction/resolve (chat model + staged checks), with work-done progress, and stops when the
+  request is cancelled or the user cancels the progress.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from analysis.extract import Refusal, extract_function
+from analysis.findings import Fix
+from lsp_server.convert import (
+    diagnostic_fix,
+    edits_to_workspace_edit,
+    fix_to_text_edits,
+    lsp_range_to_bytes,
+)
+
 if TYPE_CHECKING:
+    from analysis.document import Document
     from lsp_server.server import StagecoderServer
 
 KINDS = [
@@ -14,6 +34,62 @@ KINDS = [
     types.CodeActionKind.RefactorExtract,
     types.CodeActionKind.RefactorRewrite,
 ]
+REWRITE = "stagecoder.rewrite"
+
+
+def _wants(only: Any, kind: str) -> bool:
+    """True when the client's `only` filter admits `kind` (a prefix admits its sub-kinds)."""
+    return not only or any(kind == o or kind.startswith(f"{o}.") for o in only)
+
+
+def quick_fixes(ls: StagecoderServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """Quick fixes from the fixes stored in the diagnostics' data."""
+    doc = ls.documents.get(params.text_document.uri)
+    actions = []
+    for diagnostic in params.context.diagnostics:
+        found = diagnostic_fix(diagnostic)
+        if found is None:
+            continue
+        version, title, safe, edits = found
+        if doc is None or doc.version != version:
+            continue  # computed for another version: its offsets no longer hold
+        actions.append(types.CodeAction(
+            title=f"{title} ({diagnostic.code})", kind=types.CodeActionKind.QuickFix,
+            diagnostics=[diagnostic], is_preferred=safe,
+            edit=edits_to_workspace_edit(params.text_document.uri, edits)))
+    return actions
+
+
+def extract_action(ls: StagecoderServer, doc: Document,
+                   params: types.CodeActionParams) -> types.CodeAction | None:
+    """The extract-function action for a non-empty selection (None when not applicable)."""
+    start, end, _ = lsp_range_to_bytes(doc, params.range, ls.encoding)
+    if start == end or doc.language != "python":
+        return None
+    result = extract_function(doc, start, end)
+    title = "Extract function"
+    if isinstance(result, Refusal):
+        caps = ls.client_capabilities.text_document
+        disabled_ok = bool(caps and caps.code_action and caps.code_action.disabled_support)
+        if not disabled_ok:
+            return None
+        return types.CodeAction(title=title, kind=types.CodeActionKind.RefactorExtract,
+                                disabled=types.CodeActionDisabled(reason=result.reason))
+    edits = fix_to_text_edits(doc, Fix.safe(title, *result.edits), ls.encoding)
+    return types.CodeAction(title=f"{title} `{result.name}`",
+                            kind=types.CodeActionKind.RefactorExtract,
+                            edit=edits_to_workspace_edit(params.text_document.uri, edits))
+
+
+def rewrite_action(doc: Document, params: types.CodeActionParams) -> types.CodeAction | None:
+    """The lazy rewrite action: only data now, the edit comes from codeAction/resolve."""
+    rng = params.range
+    if (rng.start.line, rng.start.character) == (rng.end.line, rng.end.character):
+        return None
+    data = {"action": REWRITE, "uri": params.text_document.uri, "version": doc.version,
+            "range": [rng.start.line, rng.start.character, rng.end.line, rng.end.character]}
+    return types.CodeAction(title="Rewrite selection with the model",
+                            kind=types.CodeActionKind.RefactorRewrite, data=data)
 
 
 def register(server: StagecoderServer) -> None:
@@ -26,4 +102,27 @@ def register(server: StagecoderServer) -> None:
     def code_action(
         ls: StagecoderServer, params: types.CodeActionParams
     ) -> list[types.CodeAction] | None:
-        return []
+        only = params.context.only
+        actions: list[types.CodeAction] = []
+        if _wants(only, types.CodeActionKind.QuickFix):
+            actions.extend(quick_fixes(ls, params))
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is not None and doc.spec is not None:
+            if _wants(only, types.CodeActionKind.RefactorExtract):
+                extract = extract_action(ls, doc, params)
+                if extract is not None:
+                    actions.append(extract)
+            if _wants(only, types.CodeActionKind.RefactorRewrite):
+                rewrite = rewrite_action(doc, params)
+                if rewrite is not None:
+                    actions.append(rewrite)
+        return actions or None
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(ls: StagecoderServer, action: types.CodeAction) -> types.CodeAction:
+        data = action.data
+        if not isinstance(data, dict) or data.get("action") != REWRITE:
+            return action
+        from lsp_server.handlers.rewrite import resolve_rewrite
+
+        return await resolve_rewrite(ls, action, data)

@@ -18,6 +18,7 @@ from lsp_server.server import StagecoderServer
 
 DOCUMENT_STATE = "stagecoder.documentState"
 SHOW_SETTINGS = "stagecoder.showSettings"
+STATS = "stagecoder.stats"
 
 
 def register(server: StagecoderServer) -> None:
@@ -46,3 +47,8 @@ def register(server: StagecoderServer) -> None:
     @server.command(SHOW_SETTINGS)
     def show_settings(ls: StagecoderServer, *args: Any) -> Any:
         return msgspec.to_builtins(ls.settings)
+
+    @server.command(STATS)
+    def stats(ls: StagecoderServer, *args: Any) -> dict[str, Any]:
+        return {**ls.engine.stats(), "inflight": len(ls.inflight),
+                "openDocuments": len(ls.documents)}

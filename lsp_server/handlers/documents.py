@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from lsp_server.handlers import diagnostics, workspace_index
+
 if TYPE_CHECKING:
     from lsp_server.server import StagecoderServer
 
@@ -30,6 +32,7 @@ def register(server: StagecoderServer) -> None:
                 "using plain-text context.",
                 types.MessageType.Info,
             )
+        diagnostics.document_changed(ls, item.uri, immediately=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: StagecoderServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -56,13 +59,18 @@ def register(server: StagecoderServer) -> None:
                     )
             else:
                 ls.documents.change(uri, None, None, change.text, encoding, version)
+        diagnostics.document_changed(ls, uri)
+        workspace_index.document_changed(ls, params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: StagecoderServer, params: types.DidCloseTextDocumentParams) -> None:
         if not ls.documents.close(params.text_document.uri):
             ls.log(f"stagecoder: didClose for {params.text_document.uri}, which is not open.",
                    types.MessageType.Warning)
+        diagnostics.document_changed(ls, params.text_document.uri, immediately=True)
+        workspace_index.document_closed(ls, params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: StagecoderServer, params: types.DidSaveTextDocumentParams) -> None:
-        """Saving changes nothing in the store: the editor already sent every edit."""
+        """The store already has every edit; the workspace index re-reads the document."""
+        workspace_index.document_saved(ls, params)

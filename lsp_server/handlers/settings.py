@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from analysis.settings import Settings, SettingsProblem, merge_settings
+from lsp_server.handlers import workspace_index
 
 if TYPE_CHECKING:
     from lsp_server.server import StagecoderServer
@@ -28,20 +29,22 @@ def _section(raw: Any) -> Any:
 
 def apply_settings(server: StagecoderServer, init: Any, config: Any) -> list[SettingsProblem]:
     """Rebuild settings from defaults + initializationOptions + workspace configuration."""
-    problems: list[SettingsProblem] = []
+    by_key: dict[str, SettingsProblem] = {}  # both sources often carry the same bad key
     settings = Settings()
     for raw in (init, config):
         if raw is None:
             continue
         settings, found = merge_settings(settings, _section(raw))
-        problems.extend(found)
+        by_key.update((p.key, p) for p in found)
+    problems = [by_key[k] for k in sorted(by_key)]
     server.settings = settings
     server.documents.max_bytes = settings.max_file_bytes
+    server.engine.update_settings(settings)
     if problems:
         listing = "; ".join(f"`{p.key}`: {p.message}" for p in problems)
         noun = "setting" if len(problems) == 1 else "settings"
         server.tell_once(
-            "settings:" + listing,
+            "settings:" + ",".join(p.key for p in problems),
             f"stagecoder: invalid {noun} {listing}. The default stays in force for "
             f"{'it' if len(problems) == 1 else 'them'}.",
         )
@@ -76,6 +79,8 @@ def register(server: StagecoderServer) -> None:
     @server.feature(types.INITIALIZED)
     async def initialized(ls: StagecoderServer, params: types.InitializedParams) -> None:
         await pull_configuration(ls)
+        # The index starts once the settings (its excludes among them) are known.
+        await workspace_index.on_initialized(ls, params)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(

@@ -22,10 +22,25 @@ def initialize_params(profile: str, options: dict | None = None,
     )
 
 
+def accept_registrations(client: LanguageClient) -> list[types.RegistrationParams]:
+    """Answer client/registerCapability like an editor does; returns what was registered."""
+    seen: list[types.RegistrationParams] = []
+    if getattr(client, "_accepts_registrations", None) is not None:
+        return client._accepts_registrations
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams) -> None:
+        seen.append(params)
+
+    client._accepts_registrations = seen
+    return seen
+
+
 @pytest_lsp.fixture(params=PROFILES, config=ClientServerConfig(server_command=SERVER_COMMAND))
 async def client(request, lsp_client: LanguageClient):
     """A client for each profile, initialised with no options (defaults)."""
     lsp_client.profile = request.param
+    accept_registrations(lsp_client)
     lsp_client.init_result = await lsp_client.initialize_session(initialize_params(request.param))
     yield
     await lsp_client.shutdown_session()

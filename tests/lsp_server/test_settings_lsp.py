@@ -9,12 +9,18 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.lsp_server.conftest import PROFILES, SERVER_COMMAND, initialize_params
+from tests.lsp_server.conftest import (
+    PROFILES,
+    SERVER_COMMAND,
+    accept_registrations,
+    initialize_params,
+)
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
 async def bare(lsp_client: LanguageClient):
     """A started server that the test initialises itself."""
+    accept_registrations(lsp_client)
     yield
     await lsp_client.shutdown_session()
 

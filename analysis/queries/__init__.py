@@ -1,0 +1,1 @@
+"""Tree-sitter tag queries of the workspace symbol index, one `<language>-tags.scm` per grammar."""

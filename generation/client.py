@@ -1,0 +1,730 @@
+"""Async client for vLLM's OpenAI-compatible API: streamed completions and chat, tokenize, health.
+
+One `httpx.AsyncClient` (one connection pool) per server, shared through `ConnectionPools`.
+A stream's HTTP connection is closed when the stream is closed, exhausted, fails or its task is
+cancelled; vLLM aborts a request as soon as its connection closes, so an abandoned completion
+costs the server nothing. Every failure is a `ModelError` subclass (see `generation.errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import os
+import ssl
+from collections.abc import Callable, Sequence
+from ipaddress import ip_address
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+
+from analysis.settings import EndpointSettings
+from generation.errors import (
+    Deadline,
+    ModelError,
+    ModelHTTPError,
+    ModelProtocolError,
+    ModelTimeout,
+    ModelUnavailable,
+    excerpt,
+)
+
+T = TypeVar("T")
+
+# --- wire types -------------------------------------------------------------------------------
+
+
+class StreamOptions(msgspec.Struct):
+    """Ask vLLM for a final usage chunk in a stream."""
+
+    include_usage: bool = True
+
+
+class CompletionRequest(msgspec.Struct, omit_defaults=True):
+    """Body of POST /v1/completions; fields left at None are not sent."""
+
+    model: str
+    prompt: str | list[int]
+    max_tokens: int
+    temperature: float
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    ignore_eos: bool = False  # vLLM extension: generate past EOS (tests, benchmarks)
+    n: int | None = None  # candidates sampled for the same prompt
+    logprobs: int | None = None  # report the sampled tokens' log-probabilities
+
+
+class ChatMessage(msgspec.Struct):
+    """One chat message."""
+
+    role: str
+    content: str
+
+
+class ChatRequest(msgspec.Struct, omit_defaults=True):
+    """Body of POST /v1/chat/completions; fields left at None are not sent."""
+
+    model: str
+    messages: list[ChatMessage]
+    max_tokens: int
+    temperature: float
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    ignore_eos: bool = False
+
+
+class Usage(msgspec.Struct):
+    """Token counts of one request."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class CompletionLogprobs(msgspec.Struct):
+    """Log-probabilities of the tokens in a completion choice (or chunk)."""
+
+    token_logprobs: list[float | None] = msgspec.field(default_factory=list)
+
+
+class CompletionChoice(msgspec.Struct):
+    """One choice of a completion response or chunk."""
+
+    text: str
+    index: int = 0
+    finish_reason: str | None = None
+    logprobs: CompletionLogprobs | None = None
+
+
+class CandidatePiece(msgspec.Struct, frozen=True):
+    """A streamed piece of one of several candidates: its text and token log-probabilities."""
+
+    index: int
+    text: str
+    logprob: float  # sum over the piece's tokens
+    tokens: int
+
+
+class CompletionResponse(msgspec.Struct):
+    """A /v1/completions response or streamed chunk (`choices` is required)."""
+
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+
+
+class ChatDelta(msgspec.Struct):
+    """The new part of a streamed chat message."""
+
+    content: str | None = None
+
+
+class ChatStreamChoice(msgspec.Struct):
+    """One choice of a streamed chat chunk."""
+
+    delta: ChatDelta
+    index: int = 0
+    finish_reason: str | None = None
+
+
+class ChatChunk(msgspec.Struct):
+    """One streamed /v1/chat/completions chunk."""
+
+    choices: list[ChatStreamChoice]
+    usage: Usage | None = None
+
+
+class ChatReply(msgspec.Struct):
+    """The assistant message of a whole chat response."""
+
+    content: str | None = None
+
+
+class ChatChoice(msgspec.Struct):
+    """One choice of a whole chat response."""
+
+    message: ChatReply
+    index: int = 0
+    finish_reason: str | None = None
+
+
+class ChatResponse(msgspec.Struct):
+    """A whole /v1/chat/completions response."""
+
+    choices: list[ChatChoice]
+    usage: Usage | None = None
+
+
+class TokenizeRequest(msgspec.Struct):
+    """Body of POST /tokenize."""
+
+    model: str
+    prompt: str
+    add_special_tokens: bool = True
+
+
+class TokenizeResponse(msgspec.Struct):
+    """Answer of /tokenize."""
+
+    count: int
+    tokens: list[int]
+    max_model_len: int = 0
+
+
+class ModelCard(msgspec.Struct):
+    """One model that the server serves."""
+
+    id: str
+    root: str | None = None
+    max_model_len: int | None = None
+
+
+class ModelList(msgspec.Struct):
+    """Answer of /v1/models."""
+
+    data: list[ModelCard]
+
+
+class Completion(msgspec.Struct, frozen=True):
+    """The result of a whole (not streamed) completion or chat request."""
+
+    text: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+class _ErrorEvent(msgspec.Struct):
+    error: dict[str, Any]
+
+
+# --- connection pools -------------------------------------------------------------------------
+
+
+def base_url(url: str) -> str:
+    """The server's root URL: no trailing slash, no trailing /v1."""
+    url = url.rstrip("/")
+    return url[:-3] if url.endswith("/v1") else url
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    import certifi  # httpx's own CA bundle
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class ConnectionPools:
+    """One `httpx.AsyncClient` (one connection pool) per server URL, reused by every request."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._transport = transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def get(self, url: str) -> httpx.AsyncClient:
+        """The pool for the server at `url`, created on first use."""
+        key = base_url(url)
+        client = self._clients.get(key)
+        if client is None or client.is_closed:
+            # Proxy variables must not reroute a loopback server through a proxy. Building a
+            # TLS context costs ~40 ms of CPU: plain http needs none, https shares one.
+            client = httpx.AsyncClient(
+                base_url=key, transport=self._transport, trust_env=not _is_loopback(key),
+                verify=_tls_context() if key.startswith("https:") else False,
+            )
+            self._clients[key] = client
+        return client
+
+    def connections(self, url: str) -> list[Any]:
+        """The pool's httpcore connections for `url` (diagnostics and leak tests)."""
+        client = self._clients.get(base_url(url))
+        pool = getattr(getattr(client, "_transport", None), "_pool", None)
+        return list(getattr(pool, "connections", []))
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def _transport_error(url: str, exc: httpx.HTTPError, connect_s: float, started: bool) -> ModelError:
+    """Map an httpx exception onto the ModelError family (`started`: the answer had begun)."""
+    why = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return ModelTimeout(url, "connect", connect_s)
+    if isinstance(exc, httpx.ConnectError):
+        return ModelUnavailable(url, f"cannot connect ({why})")
+    if started and isinstance(exc, httpx.TransportError):
+        return ModelUnavailable(url, f"connection lost mid-stream ({why})")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        if "without sending a response" in why:
+            return ModelUnavailable(url, "server closed the connection without answering")
+        return ModelProtocolError(url, f"not an HTTP answer ({why})")
+    if isinstance(exc, httpx.TransportError):
+        return ModelUnavailable(url, f"connection lost ({why})")
+    return ModelProtocolError(url, f"{type(exc).__name__}: {why}")
+
+
+def _http_error(url: str, response: httpx.Response) -> ModelHTTPError:
+    return ModelHTTPError(url, response.status_code, excerpt(response.content))
+
+
+# --- client -----------------------------------------------------------------------------------
+
+
+class ModelClient:
+    """Client for one model endpoint (url, model, limits and deadlines from `EndpointSettings`)."""
+
+    def __init__(
+        self,
+        settings: EndpointSettings | None = None,
+        *,
+        pools: ConnectionPools | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings or EndpointSettings()
+        self.url = base_url(self.settings.url)
+        self._own_pools = pools is None
+        self.pools = pools or ConnectionPools(transport)
+        self._model: str | None = self.settings.model or None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this client owns it."""
+        if self._own_pools:
+            await self.pools.aclose()
+
+    # -- plumbing --
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared connection pool of this endpoint's server."""
+        return self.pools.get(self.url)
+
+    def _timeout(self) -> httpx.Timeout:
+        s = self.settings
+        # Read/write limits are a safety net; the asyncio deadlines below are the real ones.
+        return httpx.Timeout(s.total_timeout, connect=s.connect_timeout, pool=s.connect_timeout)
+
+    def _headers(self, stream: bool = False) -> dict[str, str]:
+        headers = {"accept": "text/event-stream" if stream else "application/json"}
+        key = os.environ.get(self.settings.api_key_env) if self.settings.api_key_env else None
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        return headers
+
+    def build_request(self, method: str, path: str, body: msgspec.Struct | None = None,
+                      stream: bool = False) -> httpx.Request:
+        """An httpx request for `path` on this server, with headers and timeouts set."""
+        content = msgspec.json.encode(body) if body is not None else None
+        headers = self._headers(stream)
+        if content is not None:
+            headers["content-type"] = "application/json"
+        return self.http.build_request(
+            method, path, content=content, headers=headers, timeout=self._timeout()
+        )
+
+    async def _call(self, method: str, path: str, body: msgspec.Struct | None,
+                       type_: type[T]) -> T:
+        """One whole request under the total deadline, decoded into `type_`."""
+        total = self.settings.total_timeout
+        request = self.build_request(method, path, body)
+        try:
+            async with asyncio.timeout(total):
+                response = await self.http.send(request)
+        except TimeoutError:
+            raise ModelTimeout(self.url, "total", total) from None
+        except httpx.HTTPError as exc:
+            raise _transport_error(self.url, exc, self.settings.connect_timeout, False) from exc
+        if response.status_code >= 400:
+            raise _http_error(self.url, response)
+        if type_ is type(None):
+            return None  # type: ignore[return-value]
+        try:
+            return msgspec.json.decode(response.content, type=type_)
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+            detail = f"{exc}; body: {excerpt(response.content)}"
+            raise ModelProtocolError(self.url, detail) from None
+
+    # -- endpoints --
+
+    async def health(self) -> None:
+        """GET /health: returns when the server is up, raises a ModelError otherwise."""
+        await self._call("GET", "/health", None, type(None))
+
+    async def models(self) -> list[ModelCard]:
+        """GET /v1/models: the models the server serves."""
+        return (await self._call("GET", "/v1/models", None, ModelList)).data
+
+    async def model_name(self) -> str:
+        """The configured model name, or the server's first model (asked once)."""
+        if self._model is None:
+            cards = await self.models()
+            if not cards:
+                raise ModelProtocolError(self.url, "/v1/models lists no model")
+            self._model = cards[0].id
+        return self._model
+
+    async def tokenize(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        """POST /tokenize: the server's token ids for `text`."""
+        body = TokenizeRequest(await self.model_name(), text, add_special_tokens)
+        return (await self._call("POST", "/tokenize", body, TokenizeResponse)).tokens
+
+    async def complete(self, prompt: str | list[int], **options: Any) -> Completion:
+        """POST /v1/completions, not streamed: the whole text."""
+        sampling = self._sampling(options)
+        body = self._completion_request(await self.model_name(), prompt, False, sampling)
+        data = await self._call("POST", "/v1/completions", body, CompletionResponse)
+        if not data.choices:
+            raise ModelProtocolError(self.url, "completion response has no choices")
+        choice = data.choices[0]
+        return Completion(choice.text, choice.finish_reason, data.usage)
+
+    def stream_complete(self, prompt: str | list[int], **options: Any) -> TextStream:
+        """POST /v1/completions streamed: use as `async with client.stream_complete(p) as s`."""
+        sampling = self._sampling(options)
+
+        def build(model: str) -> CompletionRequest:
+            return self._completion_request(model, prompt, True, sampling)
+
+        return TextStream(self, "/v1/completions", build, _completion_piece)
+
+    def stream_candidates(self, prompt: str | list[int], *, n: int = 1, **options: Any
+                          ) -> CandidateStream:
+        """POST /v1/completions streamed with `n` candidates and their token log-probabilities.
+
+        With n > 1 and temperature 0 the candidates would be identical, so they are sampled at
+        temperature 0.3 instead.
+        """
+        sampling = self._sampling({**options, "n": n, "logprobs": 1})
+        if n > 1 and not sampling.get("temperature"):
+            sampling["temperature"] = 0.3
+
+        def build(model: str) -> CompletionRequest:
+            return self._completion_request(model, prompt, True, sampling)
+
+        return CandidateStream(self, build)
+
+    async def chat(self, messages: Sequence[ChatMessage], **options: Any) -> Completion:
+        """POST /v1/chat/completions, not streamed: the assistant's whole reply."""
+        sampling = self._sampling(options)
+        body = self._chat_request(await self.model_name(), messages, False, sampling)
+        data = await self._call("POST", "/v1/chat/completions", body, ChatResponse)
+        if not data.choices:
+            raise ModelProtocolError(self.url, "chat response has no choices")
+        choice = data.choices[0]
+        return Completion(choice.message.content or "", choice.finish_reason, data.usage)
+
+    def stream_chat(self, messages: Sequence[ChatMessage], **options: Any) -> TextStream:
+        """POST /v1/chat/completions streamed: use as `async with client.stream_chat(m) as s`."""
+        sampling = self._sampling(options)
+
+        def build(model: str) -> ChatRequest:
+            return self._chat_request(model, messages, True, sampling)
+
+        return TextStream(self, "/v1/chat/completions", build, _chat_piece)
+
+    # -- request bodies --
+
+    @staticmethod
+    def _completion_request(model: str, prompt: str | list[int], stream: bool,
+                            sampling: dict[str, Any]) -> CompletionRequest:
+        return CompletionRequest(
+            model=model, prompt=prompt, stream=stream,
+            stream_options=StreamOptions() if stream else None, **sampling,
+        )
+
+    @staticmethod
+    def _chat_request(model: str, messages: Sequence[ChatMessage], stream: bool,
+                      sampling: dict[str, Any]) -> ChatRequest:
+        return ChatRequest(
+            model=model, messages=list(messages), stream=stream,
+            stream_options=StreamOptions() if stream else None, **sampling,
+        )
+
+    def _sampling(self, options: dict[str, Any]) -> dict[str, Any]:
+        """max_tokens/temperature from settings unless given; stop, seed, ignore_eos passed on."""
+        unknown = set(options) - {"max_tokens", "temperature", "stop", "seed", "ignore_eos", "n",
+                                  "logprobs"}
+        if unknown:
+            raise TypeError(f"unknown generation options: {sorted(unknown)}")
+        s = self.settings
+        out: dict[str, Any] = {"max_tokens": s.max_tokens, "temperature": s.temperature}
+        out |= {k: v for k, v in options.items() if v is not None}
+        if "stop" in out:
+            out["stop"] = list(out["stop"])
+        return out
+
+
+# --- streams ----------------------------------------------------------------------------------
+
+Piece = tuple[str | None, str | None, Usage | None]  # text, finish reason, usage
+_completion_decoder = msgspec.json.Decoder(CompletionResponse)
+_chat_decoder = msgspec.json.Decoder(ChatChunk)
+_error_decoder = msgspec.json.Decoder(_ErrorEvent)
+
+
+def _completion_piece(data: bytes) -> Piece:
+    chunk = _completion_decoder.decode(data)
+    if not chunk.choices:
+        return None, None, chunk.usage
+    choice = chunk.choices[0]
+    return choice.text, choice.finish_reason, chunk.usage
+
+
+def _chat_piece(data: bytes) -> Piece:
+    chunk = _chat_decoder.decode(data)
+    if not chunk.choices:
+        return None, None, chunk.usage
+    choice = chunk.choices[0]
+    return choice.delta.content or "", choice.finish_reason, chunk.usage
+
+
+class TextStream:
+    """One streamed generation; iterating yields text pieces.
+
+    Leaving `async with`, `aclose()`, exhausting it, an error, or cancelling the task that
+    iterates closes the HTTP connection, which makes vLLM abort the request.
+    """
+
+    def __init__(self, client: ModelClient, path: str, build: Callable[[str], msgspec.Struct],
+                 parse: Callable[[bytes], Piece]) -> None:
+        self._client = client
+        self._path = path
+        self._build = build
+        self._parse = parse
+        self._response: httpx.Response | None = None
+        self._lines: Any = None
+        self._closed = False
+        self._done = False  # [DONE] seen
+        self._first_seen = False
+        self._first_deadline = self._total_deadline = 0.0
+        self.pieces: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(self.pieces)
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._open()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            if self._response is None:
+                await self._open()
+            while True:
+                piece = await self._next_piece()
+                if piece is None:
+                    raise StopAsyncIteration
+                if piece:
+                    return piece
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def read(self) -> str:
+        """Consume the whole stream and return its text."""
+        async with self:
+            async for _ in self:
+                pass
+        return self.text
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection (vLLM aborts the request if it is still running)."""
+        if self._closed:
+            return
+        self._closed = True
+        response, lines = self._response, self._lines
+        self._lines = None
+        # Shielded so that a second cancellation cannot leave the socket open.
+        await asyncio.shield(_close(response, lines))
+
+    # -- internals --
+
+    def _deadline(self) -> tuple[float, Deadline, float]:
+        s = self._client.settings
+        if not self._first_seen and self._first_deadline < self._total_deadline:
+            return self._first_deadline, "first_token", s.first_token_timeout
+        return self._total_deadline, "total", s.total_timeout
+
+    async def _open(self) -> None:
+        if self._closed:
+            raise RuntimeError("stream is closed")
+        client = self._client
+        now = asyncio.get_running_loop().time()
+        self._first_deadline = now + client.settings.first_token_timeout
+        self._total_deadline = now + client.settings.total_timeout
+        when, which, seconds = self._deadline()
+        try:
+            async with asyncio.timeout_at(when):
+                request = client.build_request(
+                    "POST", self._path, self._build(await client.model_name()), stream=True
+                )
+                self._response = await client.http.send(request, stream=True)
+                if self._response.status_code >= 400:
+                    await self._response.aread()
+                    raise _http_error(client.url, self._response)
+        except TimeoutError:
+            raise ModelTimeout(client.url, which, seconds) from None
+        except httpx.HTTPError as exc:
+            raise _transport_error(client.url, exc, client.settings.connect_timeout, False) from exc
+        kind = self._response.headers.get("content-type", "")
+        if not kind.startswith("text/event-stream"):
+            raise ModelProtocolError(client.url, f"expected an event stream, got {kind!r}")
+        self._lines = self._response.aiter_lines()
+
+    async def _next_line(self) -> str | None:
+        """The next line of the body, None at its end, under the current deadline."""
+        when, which, seconds = self._deadline()
+        try:
+            async with asyncio.timeout_at(when):
+                return await anext(self._lines)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise ModelTimeout(self._client.url, which, seconds) from None
+        except httpx.HTTPError as exc:
+            url, connect_s = self._client.url, self._client.settings.connect_timeout
+            raise _transport_error(url, exc, connect_s, True) from exc
+
+    async def _next_piece(self) -> str | None:
+        """The next text piece ("" for a chunk without text), None at the end of the stream."""
+        url = self._client.url
+        while True:
+            line = await self._next_line()
+            if line is None:
+                if self._done:
+                    return None
+                raise ModelProtocolError(url, "stream ended before [DONE]")
+            if not line or line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            if field in ("event", "id", "retry"):
+                continue
+            if field != "data":
+                raise ModelProtocolError(url, f"not a server-sent event: {excerpt(line, 80)!r}")
+            value = value.removeprefix(" ")
+            if value == "[DONE]":
+                self._done = True
+                continue  # drain to the end so the connection can be reused
+            if self._done:
+                continue
+            return self._accept(value.encode())
+
+    def _accept(self, data: bytes) -> str:
+        url = self._client.url
+        try:
+            text, finish, usage = self._parse(data)
+        except msgspec.DecodeError:
+            try:
+                error = _error_decoder.decode(data).error
+            except msgspec.DecodeError:
+                raise ModelProtocolError(url, f"bad event data: {excerpt(data, 120)}") from None
+            status = error.get("code")
+            message = str(error.get("message", error))
+            raise ModelHTTPError(url, status if isinstance(status, int) else 500, message) from None
+        if usage is not None:
+            self.usage = usage
+        if finish is not None:
+            self.finish_reason = finish
+        if text is None:
+            return ""
+        self._first_seen = True
+        if text:
+            self.pieces.append(text)
+        return text
+
+
+class CandidateStream(TextStream):
+    """A streamed completion with several candidates; iterating yields `CandidatePiece`s."""
+
+    def __init__(self, client: ModelClient, build: Callable[[str], msgspec.Struct]) -> None:
+        super().__init__(client, "/v1/completions", build, _completion_piece)
+        self._queue: collections.deque[CandidatePiece] = collections.deque()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> CandidatePiece:  # type: ignore[override]
+        try:
+            if self._response is None:
+                await self._open()
+            while not self._queue:
+                if await self._next_piece() is None:
+                    raise StopAsyncIteration
+            return self._queue.popleft()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    def _accept(self, data: bytes) -> str:
+        try:
+            chunk = _completion_decoder.decode(data)
+        except msgspec.DecodeError:
+            return super()._accept(data)  # an error event: raises the typed error
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.finish_reason is not None:
+                self.finish_reason = choice.finish_reason
+            token_lps = choice.logprobs.token_logprobs if choice.logprobs else []
+            if not choice.text and not token_lps:
+                continue
+            self._first_seen = True
+            self._queue.append(CandidatePiece(
+                choice.index, choice.text, sum(x for x in token_lps if x is not None),
+                len(token_lps),
+            ))
+        return ""
+
+
+async def _close(response: httpx.Response | None, lines: Any) -> None:
+    if lines is not None:
+        # The generator may have died with the connection; the response close still runs.
+        with contextlib.suppress(httpx.HTTPError, RuntimeError):
+            await lines.aclose()
+    if response is not None:
+        await response.aclose()

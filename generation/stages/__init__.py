@@ -1,0 +1,1 @@
+"""The three stages every completion passes: structure, naming, boundary checks."""

@@ -1,0 +1,60 @@
+"""Helpers shared by CLI subcommands: loading a file as a Document, 1-based positions, settings."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from analysis.document import Document
+from analysis.settings import Settings, merge_settings, pyproject_settings
+from analysis.workspace import read_source
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def load_document(path: str) -> Document:
+    """Read a file into a Document or raise CliError with the reason."""
+    loaded = read_source(Path(path))
+    if loaded.document is None:
+        raise CliError(loaded.problem or f"{path}: cannot read")
+    if loaded.problem:
+        print(f"stagecoder: warning: {loaded.problem}", file=sys.stderr)
+    return loaded.document
+
+
+def offset_of(doc: Document, line: int, col: int) -> int:
+    """Byte offset of a 1-based line and column (column counted in characters)."""
+    if line < 1 or col < 1:
+        raise CliError(f"--line and --col are 1-based; got {line}:{col}")
+    if line > doc.line_count:
+        raise CliError(f"line {line} is past the end of the file ({doc.line_count} lines)")
+    offset, clamped = doc.offset_at(line - 1, col - 1, "utf-32")
+    if clamped:
+        length = len(doc.line_text(line - 1))
+        raise CliError(f"column {col} is past the end of line {line} ({length} characters)")
+    return offset
+
+
+def project_settings(start: str | Path) -> Settings:
+    """Settings from the nearest pyproject.toml's [tool.stagecoder] (defaults when none)."""
+    here = Path(start).resolve()
+    for folder in [here, *here.parents] if here.is_dir() else here.parents:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data: dict[str, Any] = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise CliError(f"{candidate}: cannot read settings: {exc}") from exc
+            section = data.get("tool", {}).get("stagecoder")
+            if section is None:
+                return Settings()
+            settings, problems = merge_settings(Settings(), pyproject_settings(section))
+            for p in problems:
+                print(f"stagecoder: warning: {candidate}: [tool.stagecoder] `{p.key}`: "
+                      f"{p.message}; using the default", file=sys.stderr)
+            return settings
+    return Settings()

@@ -1,0 +1,83 @@
+"""`stagecoder complete FILE --line L --col C`: one staged completion from the configured model."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+import msgspec
+
+from generation.engine import CompletionEngine
+from generation.models import model_factory
+from lsp_server.cli._common import CliError, load_document, offset_of, project_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `complete` subcommand."""
+    p = sub.add_parser(
+        "complete",
+        help="print the staged completion at FILE:LINE:COL (calls the configured model)",
+        description="Ask the completion model for FILE at LINE:COL (1-based), run the stages "
+        "and print the completion. Settings come from the nearest pyproject.toml "
+        "[tool.stagecoder]; --url and --model override the completion endpoint.",
+    )
+    p.add_argument("file")
+    p.add_argument("--line", type=int, required=True, help="1-based line of the cursor")
+    p.add_argument("--col", type=int, required=True, help="1-based column of the cursor")
+    p.add_argument("--url", help="completion endpoint URL (default: settings, else loopback)")
+    p.add_argument("--model", help="model name (default: the server's first model)")
+    p.add_argument("--candidates", type=int, help="candidates to request (default: settings)")
+    p.add_argument("--json", action="store_true", help="print every candidate and decision")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the completion; exit 1 when there is none, 2 on errors."""
+    try:
+        doc = load_document(args.file)
+        offset = offset_of(doc, args.line, args.col)
+        settings = project_settings(args.file)
+    except (CliError, OSError) as exc:
+        print(f"stagecoder: {exc}", file=sys.stderr)
+        return 2
+    endpoint = settings.completion
+    if args.url:
+        endpoint = msgspec.structs.replace(endpoint, url=args.url)
+    if args.model:
+        endpoint = msgspec.structs.replace(endpoint, model=args.model)
+    stages = settings.stages
+    if args.candidates:
+        stages = msgspec.structs.replace(stages, candidates=args.candidates)
+    settings = msgspec.structs.replace(settings, completion=endpoint, stages=stages)
+    engine = CompletionEngine(settings, model_factory())
+    outcome = asyncio.run(_complete(engine, doc, offset))
+    if outcome.error is not None:
+        print(f"stagecoder: {outcome.error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({
+            "text": outcome.text,
+            "candidates": [{"raw": c.raw, "text": c.text, "parses": c.parses,
+                            "namesResolve": c.names_resolve, "meanLogprob": c.mean_logprob,
+                            "stages": [vars_of(d) for d in c.decisions]}
+                           for c in outcome.candidates],
+        }, indent=2, ensure_ascii=False))
+    elif outcome.text:
+        print(outcome.text)
+    return 0 if outcome.text else 1
+
+
+def vars_of(decision) -> dict[str, str]:
+    """A stage decision as a plain mapping."""
+    return {"stage": decision.stage, "action": decision.action, "detail": decision.detail}
+
+
+async def _complete(engine: CompletionEngine, doc, offset: int):
+    try:
+        return await engine.complete(doc, offset)
+    finally:
+        close = getattr(engine.model, "aclose", None)
+        if close is not None:
+            await close()

@@ -1,0 +1,108 @@
+"""The SARIF 2.1.0 format: one run, every rule described, results with regions and fixes.
+
+Columns are counted in code points (`columnKind: unicodeCodePoints`); fix regions use byte
+offsets, which SARIF allows alongside line/column regions. Files that could not be reviewed
+become `toolExecutionNotifications` of level error, and make `executionSuccessful` false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from analysis.checks import all_rules
+from analysis.findings import Finding, Severity
+from analysis.review import FileResult
+from lsp_server import __version__
+from lsp_server.report import Explanations
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note",
+          Severity.HINT: "note"}
+
+
+def render(results: Sequence[FileResult], explanations: Explanations, *,
+           root_uri: str | None = None, version: str = __version__, **_: object) -> str:
+    """A SARIF log (JSON text). `root_uri` (file:///.../) anchors the relative paths."""
+    rules = list(all_rules())
+    index = {rule.code: i for i, rule in enumerate(rules)}
+    sarif_results = [
+        _result(result.path, f, index, explanations.get((result.path, i)))
+        for result in results for i, f in enumerate(result.findings)
+    ]
+    problems = [r.problem for r in results if r.problem]
+    run: dict[str, Any] = {
+        "tool": {"driver": {
+            "name": "stagecoder",
+            "version": version,
+            "rules": [_rule(rule) for rule in rules],
+        }},
+        "columnKind": "unicodeCodePoints",
+        "invocations": [{
+            "executionSuccessful": not problems,
+            "toolExecutionNotifications": [
+                {"level": "error", "message": {"text": p}} for p in problems
+            ],
+        }],
+        "results": sarif_results,
+    }
+    if root_uri:
+        run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": root_uri.rstrip("/") + "/"}}
+    log = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
+    return msgspec.json.format(msgspec.json.encode(log), indent=2).decode() + "\n"
+
+
+def _rule(rule: Any) -> dict[str, Any]:
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.doc()},
+        "help": {"text": rule.doc(), "markdown": rule.doc()},
+        "defaultConfiguration": {"level": _LEVEL[rule.severity]},
+        "properties": {"fixSafety": rule.fix_safety, "languages": list(rule.languages)},
+    }
+
+
+def _artifact(path: str) -> dict[str, str]:
+    posix = path.replace("\\", "/")
+    if posix.startswith("/"):
+        return {"uri": "file://" + quote(posix)}
+    return {"uri": quote(posix), "uriBaseId": "%SRCROOT%"}
+
+
+def _result(path: str, f: Finding, index: dict[str, int], note: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ruleId": f.code,
+        "level": _LEVEL[f.severity],
+        "message": {"text": f.message},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": _artifact(path),
+            "region": {
+                "startLine": f.location.line, "startColumn": f.location.column,
+                "endLine": f.end_location.line, "endColumn": f.end_location.column,
+            },
+        }}],
+    }
+    if f.code in index:
+        out["ruleIndex"] = index[f.code]
+    if f.fix is not None:
+        out["fixes"] = [{
+            "description": {"text": f.fix.title or "Fix"},
+            "artifactChanges": [{
+                "artifactLocation": _artifact(path),
+                "replacements": [{
+                    "deletedRegion": {"byteOffset": e.start, "byteLength": e.end - e.start},
+                    "insertedContent": {"text": e.content},
+                } for e in f.fix.edits],
+            }],
+        }]
+        out["properties"] = {"fixApplicability": f.fix.applicability.value}
+    if note is not None:
+        props = out.setdefault("properties", {})
+        props.update({k: v for k, v in (("explanation", note.explanation),
+                                        ("suggestedRewrite", note.suggestion)) if v})
+    return out

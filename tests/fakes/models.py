@@ -1,0 +1,71 @@
+"""Scripted completion models, selected in a server subprocess by STAGECODER_MODEL_FACTORY.
+
+`scripted` reads its behaviour from the environment:
+- STAGECODER_FAKE_TEXT: the raw text every candidate streams (default: "    return 42\\n");
+- STAGECODER_FAKE_DELAY: seconds to wait before each piece (default 0);
+- STAGECODER_FAKE_LOG: a file that gets one line per stream opened and per stream closed,
+  so tests can see that a cancelled request's stream was closed.
+`down` raises ModelUnavailable like a server that is not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from analysis.settings import Settings
+from generation.errors import ModelUnavailable
+from generation.pipeline import Delta
+
+
+def _log(line: str) -> None:
+    path = os.environ.get("STAGECODER_FAKE_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+class ScriptedModel:
+    """Streams the configured text in small pieces, to every candidate."""
+
+    def __init__(self) -> None:
+        self.text = os.environ.get("STAGECODER_FAKE_TEXT", "    return 42\n")
+        self.delay = float(os.environ.get("STAGECODER_FAKE_DELAY", "0"))
+
+    @contextlib.asynccontextmanager
+    async def stream(self, prompt: str, *, n: int, max_tokens: int
+                     ) -> AsyncIterator[AsyncIterator[Delta]]:
+        _log("open")
+        try:
+            yield self._pieces(n)
+        finally:
+            _log("closed")
+
+    async def _pieces(self, n: int) -> AsyncIterator[Delta]:
+        for k in range(0, len(self.text), 4):
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            for i in range(n):
+                yield Delta(i, self.text[k:k + 4], -0.1, 1)
+
+
+class DownModel:
+    """A model whose server is not running."""
+
+    @contextlib.asynccontextmanager
+    async def stream(self, prompt: str, *, n: int, max_tokens: int
+                     ) -> AsyncIterator[AsyncIterator[Delta]]:
+        raise ModelUnavailable("http://127.0.0.1:9", "connection refused")
+        yield  # pragma: no cover
+
+
+def scripted(settings: Settings) -> ScriptedModel:
+    """Factory for STAGECODER_MODEL_FACTORY=tests.fakes.models:scripted."""
+    return ScriptedModel()
+
+
+def down(settings: Settings) -> DownModel:
+    """Factory for STAGECODER_MODEL_FACTORY=tests.fakes.models:down."""
+    return DownModel()
