@@ -167,7 +167,7 @@ class SparseAttentionMetadataBuilder(AttentionMetadataBuilder[SparseAttentionMet
         )
 
 
-class SparseAttentionImpl(AttentionImpl[SparseAttentionMetadata]):
+class SparseAttentionImpl(AttentionImpl[SparseAttentionMetadata]):  # type: ignore[type-var]
     """Per-layer attention: K/V writes with summaries, sparse decode, dense prefill."""
 
     def __init__(self, num_heads: int, head_size: int, scale: float,

@@ -131,6 +131,7 @@ def _guard(doc: Document, fn: Node, needs: dict[str, str]) -> tuple[int, str] | 
     if indent.strip():
         return None  # the statement shares its line with other code: leave it alone
     lang = doc.language
+    lines: list[str] | None
     if lang == "python":
         lines = _python_guards(doc, needs)
     elif lang == "go":

@@ -39,8 +39,8 @@ def closest(name: str, pool: set[str] | frozenset[str]) -> str | None:
     similarity ratio.
     """
     limit = 1 if len(name) <= 5 else 2 if len(name) <= 10 else 3
-    found = process.extract(name, pool, scorer=OSA.distance, score_cutoff=limit, limit=8)
-    found = [(other, d) for other, d, _ in found if other != name]
+    matches = process.extract(name, pool, scorer=OSA.distance, score_cutoff=limit, limit=8)
+    found = [(str(other), int(d)) for other, d, _ in matches if other != name]
     if not found:
         return None
     best_d = min(d for _, d in found)

@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `stagecoder ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 141
 
 
 if __name__ == "__main__":

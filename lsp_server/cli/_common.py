@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tomllib
 from pathlib import Path
@@ -10,6 +11,14 @@ from typing import Any
 from analysis.document import Document
 from analysis.settings import Settings, merge_settings, pyproject_settings
 from analysis.workspace import read_source
+
+
+def add_position_args(parser: argparse.ArgumentParser) -> None:
+    """FILE, --line and --col (1-based, the column in characters), shared by several commands."""
+    parser.add_argument("file", help="the source file")
+    parser.add_argument("--line", type=int, required=True, help="1-based line of the cursor")
+    parser.add_argument("--col", type=int, required=True,
+                        help="1-based column of the cursor (in characters)")
 
 
 class CliError(Exception):

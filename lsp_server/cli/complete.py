@@ -11,7 +11,13 @@ import msgspec
 
 from generation.engine import CompletionEngine
 from generation.models import model_factory
-from lsp_server.cli._common import CliError, load_document, offset_of, project_settings
+from lsp_server.cli._common import (
+    CliError,
+    add_position_args,
+    load_document,
+    offset_of,
+    project_settings,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,9 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and print the completion. Settings come from the nearest pyproject.toml "
         "[tool.stagecoder]; --url and --model override the completion endpoint.",
     )
-    p.add_argument("file")
-    p.add_argument("--line", type=int, required=True, help="1-based line of the cursor")
-    p.add_argument("--col", type=int, required=True, help="1-based column of the cursor")
+    add_position_args(p)
     p.add_argument("--url", help="completion endpoint URL (default: settings, else loopback)")
     p.add_argument("--model", help="model name (default: the server's first model)")
     p.add_argument("--candidates", type=int, help="candidates to request (default: settings)")

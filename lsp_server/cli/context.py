@@ -17,7 +17,13 @@ from analysis.context import CompletionContext, ContextBuilder
 from analysis.symbols import SymbolIndex
 from analysis.tokens import counter_for
 from generation.prompts import FimPrompt, build_fim_prompt
-from lsp_server.cli._common import CliError, load_document, offset_of, project_settings
+from lsp_server.cli._common import (
+    CliError,
+    add_position_args,
+    load_document,
+    offset_of,
+    project_settings,
+)
 
 ROOT_MARKERS = (".git", "pyproject.toml", "package.json", "go.mod", "Cargo.toml", "pom.xml",
                 "build.gradle", "CMakeLists.txt", "Makefile")
@@ -31,9 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Build the completion context at FILE:LINE:COL (1-based; the column counts "
         "characters) as the language server would, and print it with the exact prompt.",
     )
-    p.add_argument("file", help="the source file")
-    p.add_argument("--line", type=int, required=True, help="1-based line of the cursor")
-    p.add_argument("--col", type=int, required=True, help="1-based column of the cursor")
+    add_position_args(p)
     p.add_argument("--workspace", metavar="DIR",
                    help="folder to index for related snippets (default: the nearest folder "
                    "above FILE holding .git, pyproject.toml, package.json, go.mod, ...)")

