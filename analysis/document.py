@@ -108,6 +108,18 @@ class Document:
         doc.decode_errors = errors
         return doc
 
+    @classmethod
+    def with_tree(cls, base: Document, source: bytes, tree: Tree | None) -> Document:
+        """A document like `base` but holding `source` and an already parsed `tree` (no parse:
+        for trial insertions whose tree the caller has, possibly parsed over a window only)."""
+        doc = object.__new__(cls)
+        doc.uri, doc.version, doc.language_id = base.uri, base.version, base.language_id
+        doc.source, doc._text, doc.decode_errors = source, None, base.decode_errors
+        doc.too_large, doc.spec, doc.tree = base.too_large, base.spec, tree
+        doc._parser = base.spec.parser() if base.spec else None
+        doc._reindex()
+        return doc
+
     # ------------------------------------------------------------------ text access
 
     @property

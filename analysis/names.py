@@ -65,7 +65,7 @@ _PARAMETER_PARENTS = ("parameter", "parameters", "formal_parameters", "lambda_pa
 
 def identifiers_in(data: bytes) -> set[str]:
     """Every identifier-shaped token in some text (strings and comments included)."""
-    return {m.decode("utf-8", "replace") for m in _IDENT.findall(data)}
+    return {m.decode("utf-8", "replace") for m in set(_IDENT.findall(data))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,7 @@ def names_in_span(root: Node, start: int, end: int) -> list[NameUse]:
 class KnownNames:
     """Identifiers each document mentions, cached per document and refreshed lazily."""
 
-    def __init__(self, refresh_s: float = 1.0, near_lines: int = 40) -> None:
+    def __init__(self, refresh_s: float = 3.0, near_lines: int = 40) -> None:
         self.refresh_s = refresh_s
         self.near_lines = near_lines
         self._cache: dict[str, tuple[float, int, frozenset[str], str | None]] = {}

@@ -35,20 +35,26 @@ from benchmarks._corpus import python_file  # noqa: E402
 from generation.pipeline import Delta  # noqa: E402
 
 URI = "file:///bench/latency.py"
-ANSWER = "    result = compute(value)\n    return result\n\n\ndef later():\n    pass\n"
+HOLE = "<｜fim▁hole｜>"
 
 
 class InstantModel:
-    """Answers every prompt at once with a short function-body completion."""
+    """Answers at once, like a model that continues the cursor's block: two statements at the
+    cursor's indentation, then runs on past the hole (a dedented `def`, which the structure
+    stage must cut). The names are not in the file, so the naming stage has work to do."""
 
     @contextlib.asynccontextmanager
     async def stream(self, prompt: str, *, n: int, max_tokens: int
                      ) -> AsyncIterator[AsyncIterator[Delta]]:
-        yield self._pieces(n)
+        before = prompt.split(HOLE, 1)[0]
+        indent = before[before.rfind("\n") + 1:]
+        answer = (f"result = compute(value)\n{indent}return result\n\n\n"
+                  "def later():\n    pass\n")
+        yield self._pieces(n, answer)
 
-    async def _pieces(self, n: int) -> AsyncIterator[Delta]:
+    async def _pieces(self, n: int, answer: str) -> AsyncIterator[Delta]:
         for i in range(n):
-            yield Delta(i, ANSWER, -0.5, 8)
+            yield Delta(i, answer, -0.5, 8)
 
 
 def instant(settings) -> InstantModel:

@@ -64,8 +64,7 @@ def run(doc: Document, hole: Hole, text: str, trial: Trial) -> BoundaryResult:
     functions = _written_functions(trial.tree.root_node, start, end, doc.language)
     if not functions:
         return BoundaryResult(text, "kept", "no function body written")
-    full = doc.snapshot()
-    full.replace_bytes(start, start, text)
+    full = Document.with_tree(doc, trial.source, trial.tree)
     ctx = Context(full)
     inserts: list[tuple[int, str]] = []
     added: list[str] = []
