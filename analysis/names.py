@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from analysis.document import Document
+from analysis.visible import module_names
 
 _IDENT = re.compile(rb"[A-Za-z_$][A-Za-z0-9_$]*")
 
@@ -157,10 +158,11 @@ class KnownNames:
         self.refresh_s = refresh_s
         self.near_lines = near_lines
         self._cache: dict[str, tuple[float, int, frozenset[str], str | None]] = {}
+        self._modules: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     def file_names(self, doc: Document) -> frozenset[str]:
-        """All identifiers of the document (possibly a second stale), plus builtins."""
+        """All identifiers of the document (up to `refresh_s` stale), plus builtins."""
         now = time.monotonic()
         hit = self._cache.get(doc.uri)
         if hit is not None and (hit[1] == doc.version or now - hit[0] < self.refresh_s):
@@ -170,6 +172,19 @@ class KnownNames:
         with self._lock:
             self._cache[doc.uri] = (now, doc.version, names, file_convention(found))
         return names
+
+    def module_names(self, doc: Document) -> frozenset[str]:
+        """The document's imports and top-level definitions, refreshed with the file's names
+        (about 1 ms to read, so not on every keystroke)."""
+        self.file_names(doc)
+        stamp = self._cache[doc.uri][0]
+        cached = self._modules.get(doc.uri)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        found = module_names(doc)
+        with self._lock:
+            self._modules[doc.uri] = (stamp, found)
+        return found
 
     def convention(self, doc: Document) -> str | None:
         """The naming convention of the document's own names (cached with them)."""
@@ -187,6 +202,7 @@ class KnownNames:
         """Drop a closed document's names."""
         with self._lock:
             self._cache.pop(uri, None)
+            self._modules.pop(uri, None)
 
 
 _SNAKE = re.compile(r"^_?[a-z][a-z0-9]*(_[a-z0-9]+)+$")

@@ -82,25 +82,41 @@ class TrialParser:
         self.replace_end = offset if replace_end is None else replace_end
         self._parser = doc.spec.parser() if doc.spec and doc.tree is not None else None
         self._errors_before: int | None = None
-        self._window: tuple[int, int] | None = None
+        self._window: tuple[int, int] | bool | None = False  # False: not decided yet
 
     @property
-    def window(self) -> tuple[int, int]:
-        """Byte span of the original document that trials re-parse."""
-        if self._window is None:
-            self._window = _top_level_span(self.doc, self.offset, self.replace_end)
-        return self._window
+    def window(self) -> tuple[int, int] | None:
+        """Byte span of the original document that trials re-parse; None for the whole file
+        (when the declarations around the hole do not parse cleanly on their own, their extent
+        is not to be trusted: a completion that closes a bracket can regroup them)."""
+        if self._window is False:
+            span = (_top_level_span(self.doc, self.offset, self.replace_end)
+                    if self.doc.tree is not None and self._parser is not None else None)
+            self._window = None
+            if span is not None:
+                errors = count_errors(self._parse_range(self.doc.source, *span).root_node)
+                # A window that does not parse cleanly on its own cuts through broken code
+                # (tree-sitter may list bare tokens as top-level children): use the whole file.
+                if errors == 0:
+                    self._window, self._errors_before = span, 0
+        return self._window  # type: ignore[return-value]
+
+    @property
+    def windowed(self) -> bool:
+        """True when trials parse a window; False when they reparse the whole file."""
+        return self.window is not None
 
     @property
     def errors_before(self) -> int:
-        """Error nodes in the window as it is (the baseline a completion must not exceed)."""
+        """Error nodes in the window (or file) as it is: the baseline a completion must not
+        exceed."""
         if self._errors_before is None:
-            if self._parser is None:
+            if self._parser is None or self.doc.tree is None:
                 self._errors_before = 0
+            elif self.window is None:
+                self._errors_before = count_errors(self.doc.tree.root_node)
             else:
-                start, end = self.window
-                tree = self._parse_range(self.doc.source, start, end)
-                self._errors_before = count_errors(tree.root_node)
+                self._errors_before = 0  # a window is only used when it parses cleanly
         return self._errors_before
 
     def _parse_range(self, source: bytes, start: int, end: int) -> Tree:
@@ -121,34 +137,59 @@ class TrialParser:
             return Trial(text, 0, 0, 0, None, source)
         data_len = len(text.encode("utf-8", "surrogatepass"))
         new_end = self.offset + data_len
-        start, end = self.window
         before = self.errors_before
-        shift = data_len - (self.replace_end - self.offset)
-        tree = self._parse_range(source, start, end + shift)
+        if self.window is None:
+            tree = self._reparse(text, source, new_end)
+        else:
+            start, end = self.window
+            shift = data_len - (self.replace_end - self.offset)
+            tree = self._parse_range(source, start, end + shift)
         root = tree.root_node
         inside = errors_within(root, self.offset, new_end) if data_len else 0
         return Trial(text, before, count_errors(root), inside, tree, source)
 
+    def _reparse(self, text: str, source: bytes, new_end: int) -> Tree:
+        """Incremental reparse of the whole file with the insertion (the fallback)."""
+        assert self._parser is not None and self.doc.tree is not None
+        self._parser.included_ranges = []
+        tree = self.doc.tree.copy()
+        start_point = self.doc.point_at(self.offset)
+        tree.edit(
+            start_byte=self.offset,
+            old_end_byte=self.replace_end,
+            new_end_byte=new_end,
+            start_point=start_point,
+            old_end_point=self.doc.point_at(self.replace_end),
+            new_end_point=_advance(start_point, text),
+        )
+        return self._parser.parse(source, tree)
 
-def _top_level_span(doc: Document, lo: int, hi: int) -> tuple[int, int]:
-    """The top-level declarations touching [lo, hi]: the one holding each end, or the
-    neighbours on both sides when an end falls between declarations."""
+
+def _top_level_span(doc: Document, lo: int, hi: int) -> tuple[int, int] | None:
+    """The top-level declarations touching [lo, hi] (the one holding each end, or the
+    neighbours on both sides when an end falls between declarations)."""
     assert doc.tree is not None
     children = doc.tree.root_node.children
     if not children:
-        return 0, len(doc.source)
+        return None
     ends = [c.end_byte for c in children]
     # (Node.first_child_for_byte crashes on some inputs in py-tree-sitter 0.26: bisect instead.)
     i = bisect_right(ends, lo)  # first child ending after lo
-    if i == len(children):
-        start = children[-1].start_byte
-    elif children[i].start_byte <= lo:
-        start = children[i].start_byte
-    else:
-        start = children[i - 1].start_byte if i > 0 else 0
-    j = bisect_right(ends, hi)
-    end = children[j].end_byte if j < len(children) else len(doc.source)
+    if i == len(children) or children[i].start_byte > lo:
+        i = max(i - 1, 0)
+    j = min(bisect_right(ends, hi), len(children) - 1)
+    start = children[i].start_byte if children[i].start_byte <= lo else 0
+    end = children[j].end_byte if j + 1 < len(children) else len(doc.source)
     return min(start, lo), max(end, hi)
+
+
+def _advance(point: tuple[int, int], text: str) -> tuple[int, int]:
+    """The point reached after writing `text` from `point` (rows count "\\n")."""
+    data = text.encode("utf-8", "surrogatepass")
+    newlines = data.count(b"\n")
+    if not newlines:
+        return (point[0], point[1] + len(data))
+    return (point[0] + newlines, len(data) - data.rfind(b"\n") - 1)
 
 
 def _point(source: bytes, offset: int) -> Point:

@@ -41,27 +41,41 @@ _NOT_DEFINING = frozenset({"keyword_argument", "qualified_identifier", "scoped_i
 
 def visible_names(doc: Document, offset: int) -> frozenset[str]:
     """Names a completion at `offset` may use without defining them (builtins not included)."""
+    return module_names(doc) | scope_names(doc, offset)
+
+
+def module_names(doc: Document) -> frozenset[str]:
+    """The file's imports and top-level definitions (visible everywhere in it)."""
     if doc.tree is None:
         return frozenset()
     table = table_for(doc.language)
-    src = doc.source
     names: set[str] = set()
     budget = [MAX_NODES]
     for ref in extract_imports(doc):
         names.update(alias for alias in ref.aliases if alias and alias != "*")
-    chain = scope_chain(doc, offset, table)
-    for scope in chain:
+    for child in doc.tree.root_node.named_children:
+        if child.type not in table.imports:
+            _collect(child, doc.source, table, names, budget, top=False)
+    return frozenset(names)
+
+
+def scope_names(doc: Document, offset: int) -> frozenset[str]:
+    """Locals, parameters and (bare-member languages) members of the scopes around `offset`:
+    the part of `visible_names` that changes from one function to the next."""
+    if doc.tree is None:
+        return frozenset()
+    table = table_for(doc.language)
+    names: set[str] = set()
+    budget = [MAX_NODES]
+    for scope in scope_chain(doc, offset, table):
         if scope.kind in ("function", "method"):
-            _collect(scope.node, src, table, names, budget, top=True)
+            _collect(scope.node, doc.source, table, names, budget, top=True)
         elif doc.language in _BARE_MEMBERS:  # members used without `this.`: their names
             body = scope.node.child_by_field_name("body") or scope.node
             for member in body.named_children:
-                _collect(member, src, table, names, budget, top=False)
+                _collect(member, doc.source, table, names, budget, top=False)
         if scope.name and scope.name != "(anonymous)":
             names.add(scope.name)
-    for child in doc.tree.root_node.named_children:
-        if child.type not in table.imports:
-            _collect(child, src, table, names, budget, top=False)
     return frozenset(names)
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from analysis.document import Document
-from analysis.names import KnownNames
+from analysis.names import BUILTINS, KnownNames
 from analysis.settings import StageSettings
 from analysis.syntax import TrialParser
+from analysis.visible import scope_names
 from generation.stages import boundary, naming, structure
 
 
@@ -75,6 +76,21 @@ class StageInputs:
     known: set[str]
     convention: str | None
     trials: TrialParser
+    modules: frozenset[str] = frozenset()  # imports and top-level definitions (cached)
+    _scope: frozenset[str] | None = None
+
+    def in_scope(self) -> frozenset[str]:
+        """Names visible at the cursor plus builtins (computed on first use: ~1 ms)."""
+        if self._scope is None:
+            builtins = BUILTINS.get(self.doc.language, frozenset())
+            offset = self.hole.offset
+            line_start = self.doc.source.rfind(b"\n", 0, offset) + 1
+            if not self.doc.source[line_start:offset].strip():
+                # On a blank line after a body the tree says "outside the function" while the
+                # indentation says inside: look from the last code before the cursor.
+                offset = max(len(self.doc.source[:line_start].rstrip()) - 1, 0)
+            self._scope = self.modules | scope_names(self.doc, offset) | builtins
+        return self._scope
 
 
 def prepare(doc: Document, offset: int, names: KnownNames, kind_hint: str | None = None
@@ -87,6 +103,7 @@ def prepare(doc: Document, offset: int, names: KnownNames, kind_hint: str | None
         known=known,
         convention=names.convention(doc) if doc.spec else None,
         trials=TrialParser(doc, offset),
+        modules=names.module_names(doc) if doc.spec else frozenset(),
     )
 
 
@@ -101,7 +118,8 @@ def run_stages(inputs: StageInputs, raw: str, settings: StageSettings,
     text, trial = shaped.text, shaped.trial
     cand.parses = True
     if settings.naming:
-        named = naming.run(text, inputs.hole.offset, trial, inputs.known, inputs.convention)
+        named = naming.run(text, inputs.hole.offset, trial, inputs.known, inputs.convention,
+                           inputs.in_scope if inputs.doc.tree is not None else None)
         cand.decisions.append(Decision("naming", named.decision, named.detail))
         if named.text != text:
             retrial = inputs.trials.trial(named.text)

@@ -9,6 +9,7 @@ completion defines are rewritten to the file's convention (snake_case vs camelCa
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rapidfuzz import process
@@ -54,8 +55,14 @@ def closest(name: str, pool: set[str] | frozenset[str]) -> str | None:
 
 
 def run(text: str, offset: int, trial: Trial, known: set[str] | frozenset[str],
-        convention: str | None) -> NamingResult:
-    """Check and repair the names in `text`, inserted at byte `offset` (parsed in `trial`)."""
+        convention: str | None,
+        in_scope: Callable[[], frozenset[str]] | None = None) -> NamingResult:
+    """Check and repair the names in `text`, inserted at byte `offset` (parsed in `trial`).
+
+    `known` decides whether a name resolves (every name the file mentions, builtins); repairs
+    pick only among `in_scope()` (the names visible at the cursor), computed only when a name
+    is unknown, so a repair never reaches into another function's locals.
+    """
     if trial.tree is None:
         return NamingResult(text, "kept", "plain text: no names checked")
     data = text.encode("utf-8", "surrogatepass")
@@ -68,7 +75,10 @@ def run(text: str, offset: int, trial: Trial, known: set[str] | frozenset[str],
             continue
         if use.name in unresolved:
             continue
+        # The file-wide pool first (cheap); the scope is read only when a repair is in sight.
         fix = closest(use.name, known)
+        if fix is not None and in_scope is not None and fix not in defined:
+            fix = closest(use.name, in_scope() | defined)
         if fix is not None:
             replace[use.name] = fix
         else:

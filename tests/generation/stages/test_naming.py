@@ -68,3 +68,14 @@ def test_naming_off_by_setting():
     cand = staged(PY, "python", "    return load_config(ful_path)\n", naming=False)
     assert cand.text == "    return load_config(ful_path)"
     assert all(d.stage != "naming" for d in cand.decisions)
+
+
+def test_repair_never_reaches_into_another_function():
+    src = ("def first(token_count):\n    return token_count\n\n\n"
+           "def second(items):\n█\n")
+    cand = staged(src, "python", "    return token_cout + len(items)\n")
+    naming = next(d for d in cand.decisions if d.stage == "naming")
+    # `token_count` is one edit away but is a parameter of `first`, not visible in `second`.
+    assert naming.action == "unresolved" and "token_cout" in naming.detail
+    assert cand.text == "    return token_cout + len(items)"
+    assert not cand.names_resolve
