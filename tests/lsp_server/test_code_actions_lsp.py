@@ -213,16 +213,11 @@ async def _streaming_resolve(client: LanguageClient, server, action: types.CodeA
     future = asyncio.ensure_future(client.protocol.send_request_async(
         types.CODE_ACTION_RESOLVE, action))
     deadline = time.monotonic() + 120
-    reports = 0
-    while reports == 0 or \
-            await asyncio.to_thread(server.metric, "vllm:num_requests_running") != 1:
+    while await asyncio.to_thread(server.metric, "vllm:num_requests_running") != 1:
         if future.done():
             return None
         assert time.monotonic() < deadline, _kinds(client)
         await asyncio.sleep(0.05)
-        values = list(client.progress_reports.values())
-        reports = sum(type(v).__name__ == "WorkDoneProgressReport" for v in values[-1]) \
-            if values else 0
     return future
 
 
@@ -230,7 +225,7 @@ async def _streaming_resolve(client: LanguageClient, server, action: types.CodeA
 async def test_rewrite_cancel_stops_the_model(long_modelled: LanguageClient) -> None:
     client, server = long_modelled, long_modelled.vllm
     action = await _rewrite_action(client)
-    for _attempt in range(5):
+    for _attempt in range(15):  # random weights: an answer may end (EOS) within a second
         future = await _streaming_resolve(client, server, action)
         if future is not None:
             break
