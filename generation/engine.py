@@ -7,6 +7,8 @@ offset) into at most one staged completion. Errors from the model come back as a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -59,11 +61,18 @@ class CompletionEngine:
         self.model_calls = 0
         self.server_ms: deque[float] = deque(maxlen=2000)  # recent per-request server times
         self.server_cpu_ms: deque[float] = deque(maxlen=2000)  # the same, on-CPU time only
+        self._closing: set[asyncio.Task] = set()  # old models' pools being closed
 
     def update_settings(self, settings: Settings) -> None:
         """Take new settings; the model is rebuilt on next use if its endpoint changed."""
-        if settings.completion != self.settings.completion:
-            self._model = None
+        if settings.completion != self.settings.completion and self._model is not None:
+            old, self._model = self._model, None
+            close = getattr(old, "aclose", None)
+            if close is not None:  # release the old endpoint's connection pool
+                with contextlib.suppress(RuntimeError):  # no running loop: nothing to close on
+                    task = asyncio.get_running_loop().create_task(close())
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
         self.settings = settings
 
     def context_builder(self) -> ContextBuilder:
@@ -122,7 +131,6 @@ class CompletionEngine:
         self.server_cpu_ms.append(prep_cpu_ms + (time.thread_time() - stages_cpu_started) * 1e3)
         return Outcome(chosen.text if chosen else None, candidates=candidates,
                        server_ms=prep_ms + stage_ms)
-
 
     def stats(self) -> dict[str, object]:
         """Counters for inspection: model calls, cache hits, recent server-side times (ms)."""

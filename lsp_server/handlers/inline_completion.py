@@ -8,6 +8,7 @@ vLLM aborts. Clients without inline completion get the same text as a completion
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -17,6 +18,8 @@ from lsp_server import status
 
 if TYPE_CHECKING:
     from lsp_server.server import StagecoderServer
+
+log = logging.getLogger(__name__)
 
 
 async def staged_text(ls: StagecoderServer, uri: str, position: types.Position) -> str | None:
@@ -51,6 +54,12 @@ async def staged_text(ls: StagecoderServer, uri: str, position: types.Position) 
             inner.cancel()
             raise  # this request was cancelled by the client: pygls answers -32800
         return None  # superseded by a newer request for the same document
+    except Exception as exc:  # a bug must cost one completion, not the session
+        log.exception("inline completion failed")
+        status.send(ls, "ready", "completion failed")
+        ls.tell_once("completion-failed", f"stagecoder: a completion failed ({exc!r}); "
+                     "details in the server log.", types.MessageType.Error)
+        return None
     finally:
         if ls.inflight.get(uri) is inner:
             del ls.inflight[uri]

@@ -69,3 +69,18 @@ def scripted(settings: Settings) -> ScriptedModel:
 def down(settings: Settings) -> DownModel:
     """Factory for STAGECODER_MODEL_FACTORY=tests.fakes.models:down."""
     return DownModel()
+
+
+class BrokenModel:
+    """A model whose stream fails with an unexpected (non-ModelError) exception."""
+
+    @contextlib.asynccontextmanager
+    async def stream(self, prompt: str, *, n: int, max_tokens: int
+                     ) -> AsyncIterator[AsyncIterator[Delta]]:
+        raise RuntimeError("boom")
+        yield  # pragma: no cover
+
+
+def broken(settings: Settings) -> BrokenModel:
+    """Factory for STAGECODER_MODEL_FACTORY=tests.fakes.models:broken."""
+    return BrokenModel()

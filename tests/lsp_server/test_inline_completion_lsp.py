@@ -191,3 +191,21 @@ async def test_no_completion_items_when_client_has_inline(fast: LanguageClient):
         text_document=types.TextDocumentIdentifier(uri=URI),
         position=types.Position(line=4, character=0)))
     assert result is None
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=SERVER_COMMAND,
+    server_env=server_env(LOG_DIR, STAGECODER_MODEL_FACTORY="tests.fakes.models:broken")))
+async def broken(lsp_client: LanguageClient):
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_unexpected_failure_costs_one_completion(broken: LanguageClient):
+    await start(broken)
+    for _ in range(3):
+        assert await broken.text_document_inline_completion_async(inline_request()) is None
+    shown = [m for m in broken.messages if "completion failed" in m.message]
+    assert len(shown) == 1 and shown[0].type == types.MessageType.Error
+    # The server keeps serving other requests.
+    assert (await stats(broken))["inflight"] == 0
