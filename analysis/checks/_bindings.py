@@ -7,7 +7,13 @@ so filtering happens inside tree-sitter and only interesting names reach Python.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from tree_sitter import Node
+
+if TYPE_CHECKING:
+    from analysis.checks._base import Context, Match
 
 _PYTHON = (
     "(assignment left: (identifier) @name)",
@@ -78,3 +84,17 @@ def scope_key(node: Node) -> int:
 def binding_query(language: str, predicate: str = "") -> str:
     """Patterns for every binding in `language`, each ending with `predicate`."""
     return "\n".join(f"({p} {predicate})" for p in PATTERNS[language])
+
+
+def first_bindings(ctx: Context, matches: list[Match]) -> Iterator[Node]:
+    """The `name` node of each match, once per name and scope: its first binding."""
+    seen: set[tuple[int, str]] = set()
+    for match in sorted(matches, key=lambda m: m["name"][0].start_byte):
+        nodes = match.get("name")
+        if not nodes:
+            continue
+        node = nodes[0]
+        key = (scope_key(node), ctx.text(node))
+        if key not in seen:
+            seen.add(key)
+            yield node

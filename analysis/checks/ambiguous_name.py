@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analysis.checks._base import Context, Match, Rule, first, per_language
-from analysis.checks._bindings import binding_query, scope_key
+from analysis.checks._base import Context, Match, Rule, per_language
+from analysis.checks._bindings import binding_query, first_bindings
 from analysis.findings import Finding, Severity
 
 _PRED = '(#any-of? @name "l" "O" "I")'
@@ -41,17 +41,10 @@ class AmbiguousName(Rule):
 
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report each ambiguous binding."""
-        seen: set[tuple[int, str]] = set()
-        for match in sorted(matches, key=lambda m: m["name"][0].start_byte):
-            node = first(match, "name")
-            key = (scope_key(node), ctx.text(node)) if node is not None else (0, "")
-            if key in seen:
-                continue  # one finding per name and scope, at its first binding
-            seen.add(key)
-            if node is not None:
-                name = ctx.text(node)
-                yield ctx.finding(self, node, self.message.format(
-                    name=name, lookalike=_LOOKALIKE[name]))
+        for node in first_bindings(ctx, matches):  # one finding per name and scope
+            name = ctx.text(node)
+            yield ctx.finding(self, node, self.message.format(
+                name=name, lookalike=_LOOKALIKE[name]))
 
 
 RULE = AmbiguousName()

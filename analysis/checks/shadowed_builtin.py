@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from analysis.checks._base import Context, Match, Rule, first, per_language
-from analysis.checks._bindings import CLASS_SCOPE, binding_query, scope_key
+from analysis.checks._base import Context, Match, Rule, per_language
+from analysis.checks._bindings import CLASS_SCOPE, binding_query, first_bindings
 from analysis.findings import Finding
 
 # Fixed lists (not `dir(builtins)`), so a rule's verdict does not depend on the interpreter.
@@ -78,14 +78,8 @@ class ShadowedBuiltin(Rule):
 
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report every binding of a builtin's name outside class bodies."""
-        seen: set[tuple[int, str]] = set()
-        for match in sorted(matches, key=lambda m: m["name"][0].start_byte):
-            node = first(match, "name")
-            key = (scope_key(node), ctx.text(node)) if node is not None else (0, "")
-            if key in seen:
-                continue  # one finding per name and scope, at its first binding
-            seen.add(key)
-            if node is None or _class_member(ctx, node):
+        for node in first_bindings(ctx, matches):  # one finding per name and scope
+            if _class_member(ctx, node):
                 continue
             yield ctx.finding(self, node, self.message.format(name=ctx.text(node)))
 
