@@ -2,28 +2,33 @@
 tree near a line-based cut, and character boundaries for a single overlong line. Also the file's
 indentation unit, read from the kept text.
 
-Work is bounded: at most MAX_SNAP_LINES lines are probed, each with a few node visits.
+Work is bounded: at most MAX_SNAP_LINES lines are probed, each with a few node visits; where
+the tree is deeper than MAX_SNAP_DEPTH levels at the cut (each probe would cost that depth, and
+tree-sitter finds a parent by descending from the root), the line-based cut stands.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 from tree_sitter import Node
 
 from analysis.document import Document
+from analysis.nodes import depth_over, lineage
 from analysis.syntax_tables import SyntaxTable
 
 MAX_SNAP_LINES = 64  # how far a cut may move to reach a statement boundary
 LOOKAHEAD_LINES = 8  # after one, how much further a shallower boundary is worth looking
 LOOKAHEAD_SHARE = 0.15  # ... and at most this share of the prefix is given up for it
+MAX_SNAP_DEPTH = 1_000  # nesting at the cut beyond which no statement boundary is looked for
 BYTES_PER_TOKEN_FLOOR = 3  # for cuts inside a line: never more bytes than this per token
 
 
 def snap_forward(doc: Document, pos: int, limit: int, table: SyntaxTable) -> int:
     """Move a prefix cut (a line start) forward to a line that starts a statement."""
     # A shallower statement a few lines on wins: a whole function beats the tail of a body.
-    if doc.tree is None or pos == 0:
+    if doc.tree is None or pos == 0 or _too_deep(doc.tree.root_node, pos):
         return pos
     src = doc.source
     root = doc.tree.root_node
@@ -50,20 +55,24 @@ def snap_forward(doc: Document, pos: int, limit: int, table: SyntaxTable) -> int
     return best[1] if best is not None else pos
 
 
+def _too_deep(root: Node, pos: int) -> bool:
+    leaf = root.descendant_for_byte_range(pos, pos)
+    return leaf is not None and depth_over(root, leaf, MAX_SNAP_DEPTH)
+
+
 def _statement_depth(root: Node, pos: int, table: SyntaxTable) -> int | None:
     """How many blocks enclose the named statement starting at `pos`; None when none starts."""
-    node = root.descendant_for_byte_range(pos, pos)
+    leaf = root.descendant_for_byte_range(pos, pos)
+    if leaf is None:
+        return None
+    nodes = lineage(leaf, root)  # one pass up, linear in the depth
+    node: Node | None = next(nodes)
     while node is not None and node.start_byte == pos:
-        parent = node.parent
+        parent = next(nodes, None)
         if node.is_named and (parent is None or parent.type in table.blocks
                               or parent.type == "ERROR"):
-            depth = 0
-            steps = 0
-            while parent is not None and steps < 64:
-                depth += parent.type in table.blocks
-                parent = parent.parent
-                steps += 1
-            return depth
+            above = [] if parent is None else [parent, *islice(nodes, 63)]
+            return sum(p.type in table.blocks for p in above)
         node = parent
     return None
 
@@ -71,7 +80,7 @@ def _statement_depth(root: Node, pos: int, table: SyntaxTable) -> int | None:
 def snap_back(doc: Document, offset: int, end: int, table: SyntaxTable) -> int:
     """Move a suffix cut (after a line break) back to the end of a statement; at worst to the
     end of the cursor's line."""
-    if doc.tree is None:
+    if doc.tree is None or _too_deep(doc.tree.root_node, max(end - 1, 0)):
         return end
     src = doc.source
     root = doc.tree.root_node
@@ -94,9 +103,13 @@ def snap_back(doc: Document, offset: int, end: int, table: SyntaxTable) -> int:
 
 def _ends_statement(root: Node, pos: int, table: SyntaxTable) -> bool:
     """True when a statement-level node (a child of a block, not a comment) ends at `pos`."""
-    node = root.descendant_for_byte_range(pos - 1, pos)
+    leaf = root.descendant_for_byte_range(pos - 1, pos)
+    if leaf is None:
+        return False
+    nodes = lineage(leaf, root)
+    node: Node | None = next(nodes)
     while node is not None and node.end_byte == pos:
-        parent = node.parent
+        parent = next(nodes, None)
         if node.is_named and (parent is None or parent.type in table.blocks):
             return node.type not in table.comments
         node = parent

@@ -3,10 +3,10 @@
 `ContextBuilder.build(doc, offset)` returns a `CompletionContext`: the prefix and suffix cut at
 statement boundaries (whole lines; a single overlong line is cut at a character boundary) so
 they fit a token budget, the hole kind, the enclosing scopes, the file's imports, its indentation
-unit and related snippets from other files. Secret files give an empty context; secret lines are
-blanked. Work per call is bounded by the budget, not by the file size; results are cached per
-(uri, version, offset), and the prefix start sticks while typing so a prompt's beginning stays
-byte-identical (vLLM's prefix cache keeps hitting).
+unit and related snippets from other files. Secret files give an empty context; secret values
+are masked in place (analysis/secrets.py). Work per call is bounded by the budget, not by the
+file size; results are cached per (uri, version, offset), and the prefix start sticks while
+typing so a prompt's beginning stays byte-identical (vLLM's prefix cache keeps hitting).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from analysis.document import Document, Encoding
 from analysis.hole import HoleKind, ScopeNode, hole_kind, scope_chain
 from analysis.import_refs import ImportRef, extract_imports
 from analysis.related import Snippet, comment_syntax, display_path, related_snippets
-from analysis.secrets import SecretFilter, redact_around
+from analysis.secrets import SecretFilter, redact, redact_window
 from analysis.settings import ContextSettings
 from analysis.symbols import SymbolIndex
 from analysis.syntax_tables import SyntaxTable, table_for
@@ -85,7 +85,7 @@ class CompletionContext(msgspec.Struct, frozen=True, kw_only=True, rename="camel
     line_comment: str  # the language's line-comment marker, for path headers in prompts
     related: tuple[Snippet, ...]  # snippets from other files, in prompt order
     tokens: TokenUsage
-    redacted_lines: int = 0  # lines blanked because they looked like secrets
+    redacted_lines: int = 0  # lines in which a secret value was masked
     excluded: str = ""  # why the file contributes no text (a secret file); "" normally
 
 
@@ -170,16 +170,14 @@ class ContextBuilder:
         file_budget = max(budget - related_tokens - FIM_OVERHEAD_TOKENS - header, 0)
         start, end, prefix_tokens, suffix_tokens = self._cut(doc, offset, file_budget, table)
         src = doc.source
-        prefix = src[start:offset].decode("utf-8", "replace")
-        suffix = src[offset:end].decode("utf-8", "replace")
-        prefix, suffix, redacted = redact_around(prefix, suffix)
+        prefix, suffix, redacted = redact_window(src, start, offset, end, here)
         line_start = src.rfind(b"\n", 0, offset) + 1
         line = src[line_start:line_start + 256]
         indent = line[:len(line) - len(line.lstrip(b" \t"))].decode("utf-8")
         return msgspec.structs.replace(
             empty, prefix=prefix, suffix=suffix, prefix_start=start, suffix_end=end, hole=hole,
-            scopes=tuple(_scope(src, s) for s in scopes),
-            imports=tuple(ref.text for ref in imports),
+            scopes=tuple(_scope(src, s, here) for s in scopes),
+            imports=tuple(redact(ref.text, here).text for ref in imports),
             indent_unit=indent_unit(prefix[-4000:] + suffix[:1000], table), indent=indent,
             related=tuple(related), redacted_lines=redacted,
             tokens=TokenUsage(budget, prefix_tokens, suffix_tokens, related_tokens,
@@ -332,9 +330,11 @@ def build_context(doc: Document, offset: int, index: SymbolIndex | None = None, 
     return ContextBuilder(index, settings, counter).build(doc, offset)
 
 
-def _scope(src: bytes, scope: ScopeNode) -> Scope:
+def _scope(src: bytes, scope: ScopeNode, path: str) -> Scope:
     node = scope.node
     body = node.child_by_field_name("body")
     end = body.start_byte if body is not None else min(node.end_byte, node.start_byte + 400)
     header = " ".join(src[node.start_byte:end].decode("utf-8", "replace").split())
+    # A default argument may hold a secret; read a little past the cut so a cut one is seen.
+    header = redact(header[:2 * MAX_SIGNATURE], path).text
     return Scope(scope.kind, scope.name, header[:MAX_SIGNATURE], node.start_point.row)

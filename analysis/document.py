@@ -4,7 +4,9 @@ Text is held as UTF-8 bytes (tree-sitter's unit). Positions come in as (line, ch
 the negotiated encoding: "utf-8" (bytes), "utf-16" (code units, surrogate pairs count two) or
 "utf-32" (code points). Lines end at "\\n", "\\r\\n" or a lone "\\r", as LSP defines them.
 Positions past the end of a line or of the document are clamped, and the clamp is reported so
-the caller can log it; nothing here raises on bad positions.
+the caller can log it; nothing here raises on bad positions. One codec (`_units`/`_offset_in`)
+serves both directions, so `position_at(offset_at(p))` is `p` for every position inside a line;
+a lone surrogate counts as one UTF-16 unit (see the codec's comment).
 """
 
 from __future__ import annotations
@@ -171,43 +173,17 @@ class Document:
         if line >= len(self._line_starts):
             return len(self.source), True
         start, end = self.line_span(line)
-        content = self.source[start:end]
-        if content.isascii():
-            if character > len(content):
-                return end, True
-            return start + character, clamped
-        if encoding == "utf-8":
-            if character > len(content):
-                return end, True
-            # Never land inside a multi-byte character: back off to its first byte.
-            off = character
-            while off < len(content) and off > 0 and (content[off] & 0xC0) == 0x80:
-                off -= 1
-            return start + off, clamped or off != character
-        units = 0
-        off = 0
-        for ch in content.decode("utf-8", "surrogatepass"):
-            code = ord(ch)
-            width = 2 if encoding == "utf-16" and code > 0xFFFF else 1
-            if units + width > character:
-                break  # a position inside a surrogate pair falls back to the pair's start
-            units += width
-            off += 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
-        return start + off, clamped or units != character
+        off, inside = _offset_in(self.source[start:end], character, encoding)
+        return start + off, clamped or not inside
 
     def position_at(self, offset: int, encoding: Encoding = "utf-16") -> Position:
-        """The (line, character) of a byte offset, in the given encoding."""
+        """The (line, character) of a byte offset, in the given encoding; an offset inside a
+        character counts as that character's start."""
         offset = min(max(offset, 0), len(self.source))
         line = int(np.searchsorted(self._line_starts, offset, side="right")) - 1
         start, end = self.line_span(line)
-        col_bytes = min(offset, end) - start
-        prefix = self.source[start : start + col_bytes]
-        if encoding == "utf-8" or prefix.isascii():
-            return Position(line, col_bytes)
-        text = prefix.decode("utf-8", "replace")
-        if encoding == "utf-32":
-            return Position(line, len(text))
-        return Position(line, sum(2 if ord(ch) > 0xFFFF else 1 for ch in text))
+        offset = _char_start(self.source, min(offset, end), start)
+        return Position(line, _units(self.source[start:offset], encoding))
 
     def point_at(self, offset: int) -> Point:
         """tree-sitter's (row, byte column) for a byte offset; rows count "\\n" only."""
@@ -333,6 +309,57 @@ class Document:
         self._line_starts = np.concatenate(
             (starts[:first], np.array(inserted, dtype=np.int64) + start, starts[last:] + delta)
         )
+
+
+# ---------------------------------------------------------------------- the position codec
+# One codec for both directions, on the UTF-8 bytes themselves: every character has one lead
+# byte (not 0b10xxxxxx) and counts 1 unit; a 4-byte character (lead >= 0xF0) counts 2 in UTF-16.
+# A lone surrogate is held in its 3-byte "surrogatepass" form, so it counts as one UTF-16 unit,
+# one code point and three UTF-8 bytes: what `str.encode("utf-16-le", "surrogatepass")` counts.
+# Nothing here decodes, so no byte sequence can make the two directions disagree.
+
+_KEEP_CONTINUATION = bytes(b for b in range(256) if not 0x80 <= b < 0xC0)  # delete these
+_KEEP_FOUR_BYTE_LEADS = bytes(range(0xF0))
+
+
+def _units(data: bytes, encoding: Encoding) -> int:
+    """How many position units the characters in `data` (whole characters) take."""
+    if encoding == "utf-8" or data.isascii():
+        return len(data)
+    chars = len(data) - len(data.translate(None, _KEEP_CONTINUATION))
+    if encoding == "utf-16":
+        chars += len(data.translate(None, _KEEP_FOUR_BYTE_LEADS))
+    return chars
+
+
+def _offset_in(content: bytes, character: int, encoding: Encoding) -> tuple[int, bool]:
+    """Byte offset in one line's content of a character position, and whether it was exact.
+
+    Past the line's end clamps to its end; a position inside a character (a UTF-8 position on
+    a continuation byte, a UTF-16 position between the halves of a pair) falls back to the
+    character's start.
+    """
+    if encoding == "utf-8" or content.isascii():
+        if character >= len(content):
+            return len(content), character == len(content)
+        off = _char_start(content, character, 0)
+        return off, off == character
+    raw = np.frombuffer(content, dtype=np.uint8)
+    widths = ((raw & 0xC0) != 0x80).astype(np.int64)
+    if encoding == "utf-16":
+        widths += raw >= 0xF0
+    before = np.concatenate(([0], np.cumsum(widths)))  # before[i]: units in content[:i]
+    # The last offset whose units-before <= character is a character boundary (continuation
+    # bytes add nothing, so ties end at the next lead byte or at the end of the line).
+    off = int(np.searchsorted(before, character, side="right")) - 1
+    return off, int(before[off]) == character
+
+
+def _char_start(data: bytes, offset: int, floor: int) -> int:
+    """`offset` moved back (not below `floor`) off UTF-8 continuation bytes."""
+    while offset > floor and offset < len(data) and (data[offset] & 0xC0) == 0x80:
+        offset -= 1
+    return offset
 
 
 def _newline_starts(data: bytes, lo: int, hi: int, out: list[int]) -> list[int]:

@@ -17,6 +17,7 @@ from tree_sitter import Node
 
 from analysis.document import Document
 from analysis.findings import Edit
+from analysis.nodes import ancestors, lineage
 from analysis.pyscope import NESTED, Use, scope_uses
 
 _LOOPS = frozenset({"for_statement", "while_statement"})
@@ -54,23 +55,25 @@ def extract_function(doc: Document, start: int, end: int, name: str = "extracted
         end -= 1
     if start >= end:
         return Refusal("select the statements to extract")
-    found = _statements(doc, start, end)
+    root = doc.tree.root_node
+    found = _statements(doc, root, start, end)
     if isinstance(found, Refusal):
         return found
     block, stmts = found
-    scope = _scope(block)
+    scope = _scope(block, root)
     if isinstance(scope, Refusal):
         return scope
-    problem = _control_flow(stmts, scope)
+    problem = _control_flow(stmts, scope, root)
     if problem:
         return Refusal(problem)
-    return _build(doc, scope, stmts, _unique(src, name))
+    return _build(doc, root, scope, stmts, _unique(src, name))
 
 
-def _statements(doc: Document, start: int, end: int) -> tuple[Node, list[Node]] | Refusal:
-    node: Node | None = doc.tree.root_node.descendant_for_byte_range(start, end)  # type: ignore[union-attr]
-    while node is not None and node.type not in ("block", "module"):
-        node = node.parent
+def _statements(doc: Document, root: Node, start: int, end: int
+                ) -> tuple[Node, list[Node]] | Refusal:
+    covering = root.descendant_for_byte_range(start, end)
+    node = next((n for n in lineage(covering, root) if n.type in ("block", "module")),
+                None) if covering is not None else None
     if node is None:
         return Refusal("select whole statements")
     stmts = [c for c in node.named_children
@@ -85,18 +88,16 @@ def _statements(doc: Document, start: int, end: int) -> tuple[Node, list[Node]] 
     return node, stmts
 
 
-def _scope(block: Node) -> Node | Refusal:
-    node = block.parent
-    while node is not None:
+def _scope(block: Node, root: Node) -> Node | Refusal:
+    for node in ancestors(block, root):
         if node.type == "class_definition":
             return Refusal("cannot extract from a class body")
         if node.type == "function_definition":
             return node
-        node = node.parent
     return block  # the module
 
 
-def _control_flow(stmts: list[Node], scope: Node) -> str | None:
+def _control_flow(stmts: list[Node], scope: Node, root: Node) -> str | None:
     is_async = scope.type == "function_definition" and scope.children[0].type == "async"
     for stmt in stmts:
         stack = [stmt]
@@ -112,18 +113,19 @@ def _control_flow(stmts: list[Node], scope: Node) -> str | None:
                 return "the selection contains a `global`/`nonlocal` declaration"
             if n.type == "await" and not is_async:
                 return "the selection contains `await`"
-            if n.type in ("break_statement", "continue_statement") and not _loop_inside(n, stmt):
+            if n.type in ("break_statement", "continue_statement") and \
+                    not _loop_inside(n, stmt, root):
                 return f"`{n.type.split('_')[0]}` would leave the extracted function"
             stack.extend(n.children)
     return None
 
 
-def _loop_inside(node: Node, top: Node) -> bool:
-    current = node.parent
-    while current is not None and current.id != top.id:
+def _loop_inside(node: Node, top: Node, root: Node) -> bool:
+    for current in ancestors(node, root):
+        if current.id == top.id:
+            break
         if current.type in _LOOPS:
             return True
-        current = current.parent
     return top.type in _LOOPS
 
 
@@ -135,7 +137,8 @@ def _unique(source: bytes, base: str) -> str:
     return name
 
 
-def _build(doc: Document, scope: Node, stmts: list[Node], name: str) -> Extraction | Refusal:
+def _build(doc: Document, root: Node, scope: Node, stmts: list[Node], name: str
+           ) -> Extraction | Refusal:
     sel_start, sel_end = stmts[0].start_byte, stmts[-1].end_byte
     body = scope.child_by_field_name("body") if scope.type == "function_definition" else scope
     assert body is not None
@@ -148,16 +151,17 @@ def _build(doc: Document, scope: Node, stmts: list[Node], name: str) -> Extracti
         return Refusal("the selection assigns a name declared global/nonlocal")
     loaded = _first(inside, ("load", "both"))
     read_first = [n for n, at in loaded.items() if n not in stored or at <= stored[n]]
-    locals_ = _locals(scope) | {u.name for u in outside if u.kind in ("store", "both")}
+    enclosing = _locals(scope, root)
+    locals_ = enclosing | {u.name for u in outside if u.kind in ("store", "both")}
     is_function = scope.type == "function_definition"
     params = [n for n in read_first if n in stored or (is_function and n in locals_)]
     used_after = {u.name for u in outside if u.kind in ("load", "both")}
     returns = [n for n in stored if n in used_after]
     bound_before = {u.name for u in outside if u.kind in ("store", "both") and u.offset < sel_start}
-    bound_before |= _locals(scope)
+    bound_before |= enclosing
     params += [n for n in returns if n in bound_before and n not in params]
     is_async = any(u for u in _awaits(stmts))
-    return _edits(doc, scope, stmts, name, params, returns, is_async)
+    return _edits(doc, root, scope, stmts, name, params, returns, is_async)
 
 
 def _first(uses: list[Use], kinds: tuple[str, ...]) -> dict[str, int]:
@@ -168,18 +172,16 @@ def _first(uses: list[Use], kinds: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def _locals(scope: Node) -> set[str]:
+def _locals(scope: Node, root: Node) -> set[str]:
     """Parameters of the scope and names bound by every enclosing function (closures)."""
     out: set[str] = set()
-    node: Node | None = scope
-    while node is not None:
+    for node in lineage(scope, root):
         if node.type == "function_definition":
             params = node.child_by_field_name("parameters")
             body = node.child_by_field_name("body")
             found = scope_uses([params] if params else []) + (
                 scope_uses(body.named_children) if body is not None and node is not scope else [])
             out |= {u.name for u in found if u.kind in ("param", "store", "both")}
-        node = node.parent
     return out
 
 
@@ -194,8 +196,8 @@ def _awaits(stmts: list[Node]) -> list[Node]:
     return found
 
 
-def _edits(doc: Document, scope: Node, stmts: list[Node], name: str, params: list[str],
-           returns: list[str], is_async: bool) -> Extraction | Refusal:
+def _edits(doc: Document, root: Node, scope: Node, stmts: list[Node], name: str,
+           params: list[str], returns: list[str], is_async: bool) -> Extraction | Refusal:
     src = doc.source
     line_start = src.rfind(b"\n", 0, stmts[0].start_byte) + 1
     nl = src.find(b"\n", stmts[-1].end_byte)
@@ -215,7 +217,7 @@ def _edits(doc: Document, scope: Node, stmts: list[Node], name: str, params: lis
     definition = newline.join([head, *moved, *tail]) + newline * 3
     target = ", ".join(returns) + " = " if returns else ""
     call = f"{indent}{target}{'await ' if is_async else ''}{name}({', '.join(params)}){newline}"
-    anchor = _top_level(scope if scope.type == "function_definition" else stmts[0])
+    anchor = _top_level(scope if scope.type == "function_definition" else stmts[0], root)
     anchor_start = src.rfind(b"\n", 0, anchor.start_byte) + 1
     if anchor_start == line_start:
         edits: tuple[Edit, ...] = (Edit(line_start, line_end, definition + call),)
@@ -234,8 +236,10 @@ def _multiline_string(stmts: list[Node]) -> bool:
     return False
 
 
-def _top_level(node: Node) -> Node:
+def _top_level(node: Node, root: Node) -> Node:
     """The module-level statement holding `node` (a decorated definition as a whole)."""
-    while node.parent is not None and node.parent.type != "module":
-        node = node.parent
+    for parent in ancestors(node, root):
+        if parent.type == "module":
+            break
+        node = parent
     return node

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from analysis.document import Document
+from analysis.files import read_bounded
 from analysis.findings import Finding, apply_fixes
 
 MAX_PASSES = 10
@@ -82,17 +83,17 @@ def write_if_unchanged(
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        if file_identity(target) != identity or _read(target) != original:
+        # Re-read through the bounded reader: a file swapped for a FIFO or a device, or grown
+        # past what was read, is "changed", never read without end.
+        if file_identity(target) != identity or \
+                read_bounded(target, len(original)).data != original:
             os.unlink(tmp)
             return "not fixed: the file changed on disk during the run (run again)"
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:  # whatever stops the write, leave no temporary file behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if not isinstance(exc, OSError):
+            raise
         return f"not fixed: writing failed ({exc.strerror or exc})"
     return None
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()

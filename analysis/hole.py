@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 
 from tree_sitter import Node
 
 from analysis.document import Document
+from analysis.nodes import ancestors, lineage
 from analysis.symbol_extract import scope_name
 from analysis.syntax_tables import SyntaxTable
 
@@ -70,9 +72,10 @@ def _inside_literal(root: Node, offset: int, table: SyntaxTable, src: bytes) -> 
     """COMMENT or STRING when the cursor is inside one (code in ${...} is not)."""
     if offset == 0:
         return None
-    node: Node | None = root.descendant_for_byte_range(offset - 1, offset)
-    steps = 0
-    while node is not None and steps < MAX_ANCESTORS:
+    leaf = root.descendant_for_byte_range(offset - 1, offset)
+    if leaf is None:
+        return None
+    for node in islice(lineage(leaf, root), MAX_ANCESTORS):
         if node.type in table.interpolations and node.start_byte < offset < node.end_byte:
             return None
         if node.type in table.comments and node.start_byte < offset:
@@ -82,34 +85,29 @@ def _inside_literal(root: Node, offset: int, table: SyntaxTable, src: bytes) -> 
                 return HoleKind.COMMENT
         if node.type in table.strings and node.start_byte < offset < node.end_byte:
             return HoleKind.STRING
-        node = node.parent
-        steps += 1
     return None
 
 
 def _in_arguments(root: Node, offset: int, table: SyntaxTable) -> bool:
-    node: Node | None = root.descendant_for_byte_range(offset, offset)
-    steps = 0
-    while node is not None and steps < MAX_ANCESTORS:
+    leaf = root.descendant_for_byte_range(offset, offset)
+    if leaf is None:
+        return False
+    for node in islice(lineage(leaf, root), MAX_ANCESTORS):
         if node.type in table.arguments and node.start_byte < offset:
             # At its very end only when the closing parenthesis is missing (still typing).
             return offset < node.end_byte or not _closed(node)
         if node.type in table.blocks or node.type in table.scopes:
             return False
-        node = node.parent
-        steps += 1
     return False
 
 
 def _open_paren_in_error(doc: Document, offset: int, table: SyntaxTable) -> bool:
     """In a broken statement (an ERROR node), an unclosed "(" before the cursor: arguments."""
     prev = significant_before(doc, offset, table)
-    error = prev
-    steps = 0
-    while error is not None and not error.is_error and steps < 3:
-        error = error.parent
-        steps += 1
-    if error is None or not error.is_error:
+    if prev is None or doc.tree is None:
+        return False
+    error = next((n for n in islice(lineage(prev, doc.tree.root_node), 4) if n.is_error), None)
+    if error is None:
         return False
     depth = 0
     for child in error.children:
@@ -155,7 +153,8 @@ def _python_blank(doc: Document, offset: int, table: SyntaxTable, prev: Node,
     src = doc.source
     column = offset - line_start if not src[line_start:offset].strip() else _indent_of(
         src, line_start)
-    found = _header_for(prev, src, column)
+    assert doc.tree is not None
+    found = _header_for(prev, doc.tree.root_node, src, column)
     if found is None:
         return HoleKind.STATEMENT
     header, body = found
@@ -170,11 +169,10 @@ def _python_blank(doc: Document, offset: int, table: SyntaxTable, prev: Node,
     return HoleKind.BODY if header.type in table.functions else HoleKind.BLOCK
 
 
-def _header_for(prev: Node, src: bytes, column: int) -> tuple[Node, Node | None] | None:
+def _header_for(prev: Node, root: Node, src: bytes, column: int
+                ) -> tuple[Node, Node | None] | None:
     """The compound statement (and its block) that a blank Python line at `column` belongs to."""
-    node: Node | None = prev
-    steps = 0
-    while node is not None and steps < MAX_ANCESTORS:
+    for node in islice(lineage(prev, root), MAX_ANCESTORS):
         if node.type.endswith(_COMPOUND_SUFFIXES) and _line_indent(src, node.start_byte) < column:
             opener = _opener_of(node)
             if opener is None or opener.end_byte > prev.end_byte:
@@ -182,8 +180,6 @@ def _header_for(prev: Node, src: bytes, column: int) -> tuple[Node, Node | None]
             body = next((c for c in node.named_children
                          if c.type == "block" and c.start_byte >= opener.end_byte), None)
             return node, body
-        node = node.parent
-        steps += 1
     return None
 
 
@@ -228,7 +224,7 @@ def significant_before(doc: Document, offset: int, table: SyntaxTable) -> Node |
         leaf = root.descendant_for_byte_range(pos, pos + 1)
         if leaf is None:
             return None
-        comment = _enclosing(leaf, table.comments)
+        comment = _enclosing(leaf, root, table.comments)
         if comment is not None:
             pos = comment.start_byte
             continue
@@ -249,7 +245,7 @@ def significant_after(doc: Document, offset: int, table: SyntaxTable) -> Node | 
         leaf = root.descendant_for_byte_range(pos, pos + 1)
         if leaf is None:
             return None
-        comment = _enclosing(leaf, table.comments)
+        comment = _enclosing(leaf, root, table.comments)
         if comment is not None:
             pos = max(comment.end_byte, pos + 1)
             continue
@@ -257,15 +253,10 @@ def significant_after(doc: Document, offset: int, table: SyntaxTable) -> Node | 
     return None
 
 
-def _enclosing(node: Node, types: frozenset[str]) -> Node | None:
-    steps = 0
-    current: Node | None = node
-    while current is not None and steps < 4:
-        if current.type in types:
-            return current
-        current = current.parent
-        steps += 1
-    return None
+def _enclosing(node: Node, root: Node, types: frozenset[str]) -> Node | None:
+    if node.type in types:  # the usual answer, without a climb
+        return node
+    return next((n for n in islice(ancestors(node, root), 3) if n.type in types), None)
 
 
 def scope_chain(doc: Document, offset: int, table: SyntaxTable) -> list[ScopeNode]:
@@ -285,16 +276,12 @@ def scope_chain(doc: Document, offset: int, table: SyntaxTable) -> list[ScopeNod
     else:
         anchor = root.descendant_for_byte_range(offset, offset)
     chain: list[ScopeNode] = []
-    node = anchor
-    steps = 0
-    while node is not None and steps < MAX_ANCESTORS:
+    for node in islice(lineage(anchor, root), MAX_ANCESTORS) if anchor is not None else ():
         kind = table.scopes.get(node.type)
         if kind is not None and _contains(node, offset, src, column):
             name = scope_name(src, node)
             if name or kind != "function":  # anonymous functions (lambdas) are not scopes
                 chain.append(ScopeNode(kind, name or "(anonymous)", node))
-        node = node.parent
-        steps += 1
     chain.reverse()
     for i, scope in enumerate(chain):
         if scope.kind == "function" and i and chain[i - 1].kind in ("class", "impl"):

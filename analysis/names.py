@@ -14,10 +14,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from itertools import islice
 
 from tree_sitter import Node
 
 from analysis.document import Document
+from analysis.nodes import ancestors
 from analysis.visible import module_names
 
 _IDENT = re.compile(rb"[A-Za-z_$][A-Za-z0-9_$]*")
@@ -89,9 +91,12 @@ _DEFINING = frozenset({"aliased_import", "import_statement", "import_from_statem
                        "as_pattern_target", "catch_clause", "except_clause"})
 
 
-def _is_definition(node: Node) -> bool:
-    """True when the identifier introduces a name (declaration, parameter, target, import)."""
-    parent = node.parent
+def _is_definition(node: Node, parent: Node | None, grand: Node | None) -> bool:
+    """True when the identifier introduces a name (declaration, parameter, target, import).
+
+    `parent` and `grand` are the node's parent and grandparent, passed down by the walk:
+    `Node.parent` costs the node's depth in tree-sitter.
+    """
     if parent is None:
         return False
     kind = parent.type
@@ -107,21 +112,18 @@ def _is_definition(node: Node) -> bool:
             return True
     if kind in ("pattern_list", "tuple_pattern", "list_pattern", "expression_list",
                 "array_pattern", "object_pattern", "tuple_struct_pattern"):
-        grand = parent.parent
         if grand is None or grand.type in _NOT_DEFINING:
             return False
         fields = ("left", "name", "pattern") if grand.type in _ASSIGNING else ("name", "pattern")
         return any((t := grand.child_by_field_name(f)) is not None and t.id == parent.id
                    for f in fields)
     if kind == "dotted_name":
-        grand = parent.parent
         return grand is not None and grand.type in _DEFINING
     return kind in _DEFINING
 
 
-def _is_member_or_key(node: Node) -> bool:
+def _is_member_or_key(node: Node, parent: Node | None) -> bool:
     """True for `obj.attr`'s attr and keyword-argument names: not names looked up in scope."""
-    parent = node.parent
     if parent is None:
         return False
     if parent.type == "attribute":
@@ -136,17 +138,25 @@ def _is_member_or_key(node: Node) -> bool:
 def names_in_span(root: Node, start: int, end: int) -> list[NameUse]:
     """Identifiers whose span lies inside [start, end), with definition flags, in order."""
     out: list[NameUse] = []
-    stack = [root]
+    # Start at the smallest node holding the span (not at the root: in deeply nested code the
+    # path down is long), with its parent and grandparent known from there on.
+    cover = root.descendant_for_byte_range(start, end) if end > start else None
+    if cover is None:
+        return out
+    up = list(islice(ancestors(cover, root), 2))
+    stack: list[tuple[Node, Node | None, Node | None]] = [
+        (cover, up[0] if up else None, up[1] if len(up) > 1 else None)]
     while stack:
-        node = stack.pop()
+        node, parent, grand = stack.pop()
         if node.end_byte <= start or node.start_byte >= end:
             continue
         if node.type in IDENT_TYPES and node.start_byte >= start and node.end_byte <= end:
-            if not _is_member_or_key(node):
+            if not _is_member_or_key(node, parent):
                 text = node.text.decode("utf-8", "replace") if node.text else ""
-                out.append(NameUse(text, node.start_byte, node.end_byte, _is_definition(node)))
+                out.append(NameUse(text, node.start_byte, node.end_byte,
+                                   _is_definition(node, parent, grand)))
             continue
-        stack.extend(reversed(node.children))
+        stack.extend((child, node, parent) for child in reversed(node.children))
     out.sort(key=lambda u: u.start)
     return out
 

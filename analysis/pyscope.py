@@ -7,7 +7,7 @@ binds its name in the enclosing scope. Used by the extract-function refactor.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,9 +39,24 @@ def _is(field_owner: Node, field: str, node: Node) -> bool:
     return target is not None and target.id == node.id
 
 
-def kind_of(ident: Node) -> Kind | None:
-    """What an identifier does in its scope; None when it is not a scope name (`obj.attr`)."""
-    p = ident.parent
+def _up(ident: Node, path: Sequence[Node], k: int) -> Node | None:
+    """The k-th ancestor of `ident` (1: its parent): from `path` (its ancestors, nearest last)
+    when that reaches so far, else by `Node.parent` (which costs the node's depth)."""
+    if k <= len(path):
+        return path[-k]
+    node: Node | None = path[0] if path else ident
+    for _ in range(k - len(path)):
+        node = node.parent if node is not None else None
+    return node
+
+
+def kind_of(ident: Node, path: Sequence[Node] = ()) -> Kind | None:
+    """What an identifier does in its scope; None when it is not a scope name (`obj.attr`).
+
+    `path` holds the identifier's ancestors, nearest last, as far as the caller's walk knows
+    them (a walk always does); without it they are found with `Node.parent`.
+    """
+    p = _up(ident, path, 1)
     if p is None:
         return "load"
     t = p.type
@@ -53,24 +68,25 @@ def kind_of(ident: Node) -> Kind | None:
         return "store"
     if t in ("global_statement", "nonlocal_statement"):
         return "decl"
-    if t == "delete_statement" or (t == "expression_list" and p.parent is not None
-                                   and p.parent.type == "delete_statement"):
+    grand = _up(ident, path, 2) if t in ("expression_list", "dotted_name", "list_splat_pattern",
+                                         "dictionary_splat_pattern") else None
+    if t == "delete_statement" or (t == "expression_list" and grand is not None
+                                   and grand.type == "delete_statement"):
         return "store"
     if t == "dotted_name":
-        return _import_kind(ident, p)
+        return _import_kind(ident, p, grand)
     if t == "aliased_import":
         return "store" if _is(p, "alias", ident) else None
     if t in _PARAM_PARENTS or (t in ("default_parameter", "typed_default_parameter")
                                and _is(p, "name", ident)):
         return "param"
     if t == "typed_parameter" or (t in ("list_splat_pattern", "dictionary_splat_pattern")
-                                  and p.parent is not None and p.parent.type in _PARAM_PARENTS):
+                                  and grand is not None and grand.type in _PARAM_PARENTS):
         return "param" if p.named_children and p.named_children[0].id == ident.id else "load"
-    return _target_kind(ident)
+    return _target_kind(ident, path)
 
 
-def _import_kind(ident: Node, dotted: Node) -> Kind | None:
-    owner = dotted.parent
+def _import_kind(ident: Node, dotted: Node, owner: Node | None) -> Kind | None:
     if owner is None or owner.type == "aliased_import":
         return None  # `import a.b as c`: only the alias binds
     if owner.type == "import_statement":
@@ -80,11 +96,12 @@ def _import_kind(ident: Node, dotted: Node) -> Kind | None:
     return None
 
 
-def _target_kind(ident: Node) -> Kind:
-    node = ident
-    while node.parent is not None and node.parent.type in _TARGET_WRAPPERS:
-        node = node.parent
-    owner = node.parent
+def _target_kind(ident: Node, path: Sequence[Node]) -> Kind:
+    node, k = ident, 1
+    owner = _up(ident, path, k)
+    while owner is not None and owner.type in _TARGET_WRAPPERS:
+        node, k = owner, k + 1
+        owner = _up(ident, path, k)
     if owner is not None and owner.type in _TARGET_FIELDS and \
             _is(owner, _TARGET_FIELDS[owner.type], node):
         return "both" if owner.type == "augmented_assignment" else "store"
@@ -100,32 +117,62 @@ def scope_uses(nodes: Iterable[Node]) -> list[Use]:
     return out
 
 
-def _collect(node: Node, out: list[Use]) -> None:
-    stack = [node]
+@dataclass(slots=True)
+class _Scope:
+    """A nested scope being read: its name node and the uses found inside it so far."""
+
+    name: Node | None
+    uses: list[Use]
+
+
+def _collect(top: Node, out: list[Use]) -> None:
+    """The uses under `top`, in pre-order; a nested scope adds its free reads and its name.
+
+    One loop with an explicit stack (nesting depth is the user's: no recursion), keeping the
+    path of ancestors so that `kind_of` never climbs with `Node.parent`.
+    """
+    scopes = [_Scope(None, out)]
+    path: list[Node] = []
+    stack: list[tuple[int, Node | _Scope]] = [(_VISIT, top)]
     while stack:
-        n = stack.pop()
-        if n.type == "identifier":
-            kind = kind_of(n)
+        event, item = stack.pop()
+        if event == _LEAVE:
+            path.pop()
+            continue
+        if event == _CLOSE:
+            assert isinstance(item, _Scope)
+            scopes.pop()
+            _fold(item, scopes[-1].uses)
+            continue
+        assert isinstance(item, Node)
+        if item.type == "identifier":
+            kind = kind_of(item, path)
             if kind is not None:
-                out.append(Use(_text(n), n.start_byte, kind))
+                scopes[-1].uses.append(Use(_text(item), item.start_byte, kind))
             continue
-        if n.type in NESTED:
-            _nested(n, out)
-            continue
-        stack.extend(reversed(n.children))
+        children = item.children
+        if item.type in NESTED:
+            name = item.child_by_field_name("name") if item.type != "lambda" else None
+            scope = _Scope(name, [])
+            scopes.append(scope)
+            stack.append((_CLOSE, scope))
+            if name is not None:
+                children = [c for c in children if c.id != name.id]
+        stack.append((_LEAVE, item))
+        path.append(item)
+        stack.extend((_VISIT, child) for child in reversed(children))
 
 
-def _nested(scope: Node, out: list[Use]) -> None:
-    name = scope.child_by_field_name("name") if scope.type != "lambda" else None
-    inner: list[Use] = []
-    for child in scope.children:
-        if name is None or child.id != name.id:
-            _collect(child, inner)
-    own = {u.name for u in inner if u.kind in ("store", "both", "param")}
-    out.extend(Use(u.name, u.offset, "load") for u in inner
+_VISIT, _LEAVE, _CLOSE = 0, 1, 2
+
+
+def _fold(scope: _Scope, out: list[Use]) -> None:
+    """A finished nested scope, seen from outside: its free reads, then its name bound."""
+    own = {u.name for u in scope.uses if u.kind in ("store", "both", "param")}
+    out.extend(Use(u.name, u.offset, "load") for u in scope.uses
                if u.kind in ("load", "both") and u.name not in own)
-    if name is not None:
-        out.append(Use(_text(name), name.start_byte, "store"))
+    if scope.name is not None:
+        out.append(Use(_text(scope.name), scope.name.start_byte, "store"))
 
 
 def _text(node: Node) -> str:

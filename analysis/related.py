@@ -144,7 +144,7 @@ def related_snippets(doc: Document, offset: int, index: SymbolIndex, imports: tu
             break
         if edit.path == here or FAMILIES.get(edit.language) != FAMILIES.get(doc.language):
             continue
-        text = redact(edit.text).text.strip("\n")
+        text = redact(edit.text, edit.path).text.strip("\n")
         if not text.strip():
             continue
         path = display_path(edit.path, index.roots)
@@ -233,7 +233,7 @@ def _snippet(candidate: _Candidate, index: SymbolIndex, counter: TokenCounter) -
     if entry is None:
         return None
     text = render_symbol(symbol, entry.language, index)
-    text = redact(text).text
+    text = redact(text, symbol.path).text
     if not text.strip():
         return None
     path = display_path(symbol.path, index.roots)

@@ -3,14 +3,20 @@
 `review_paths` is the engine behind `stagecoder review`: it discovers files (analysis.walk),
 reviews each one in a worker process (`review_file`: read, analyze, optionally fix and write
 back), and hands each `FileResult` to a callback as it completes (for a progress bar). A bad file
-never stops the run: its result carries a `problem` sentence instead of findings.
+never stops the run: its result carries a `problem` sentence instead of findings. Files are read
+through `analysis.files` (regular files only, `maxFileBytes`, the line-length guard). Pool workers
+die with their parent: a worker never goes on fixing files for a run that no one is waiting for.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import sys
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -21,6 +27,7 @@ import msgspec
 
 from analysis.checks import analyze
 from analysis.document import Document
+from analysis.files import CONFIG_MAX_BYTES, DEFAULT_MAX_BYTES, read_bounded
 from analysis.findings import Finding
 from analysis.fixing import file_identity, fix_document, write_if_unchanged
 from analysis.settings import ReviewSettings, Settings, pyproject_settings, settings_from
@@ -28,6 +35,7 @@ from analysis.walk import Found, discover
 from analysis.workspace import read_source
 
 SEQUENTIAL_BELOW = 8  # fewer files than this: a process pool costs more than it saves
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class FileResult(msgspec.Struct, rename="camel", omit_defaults=True, frozen=True):
@@ -55,13 +63,15 @@ def load_project(start: Path, config: Path | None = None) -> Project:
     candidates = [config] if config else [d / "pyproject.toml"
                                           for d in [start.resolve(), *start.resolve().parents]]
     for candidate in candidates:
-        if candidate is None or not candidate.is_file():
-            if config is not None:
-                return Project(start, problems=[f"{config}: no such file"])
+        if candidate is None or (config is None and not candidate.is_file()):
             continue
+        read = read_bounded(candidate, CONFIG_MAX_BYTES)
+        if read.data is None:
+            return Project(start if config else candidate.parent, config=candidate,
+                           problems=[read.problem or f"{candidate}: cannot read"])
         try:
-            data = tomllib.loads(candidate.read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            data = tomllib.loads(read.data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             return Project(candidate.parent, config=candidate,
                            problems=[f"{candidate}: cannot read settings ({exc})"])
         section = data.get("tool", {}).get("stagecoder")
@@ -88,14 +98,15 @@ def _hoist_review(section: dict) -> dict:
     return rest
 
 
-def review_file(path: str, review: ReviewSettings, root: Path, fix: bool = False) -> FileResult:
+def review_file(path: str, review: ReviewSettings, root: Path, fix: bool = False, *,
+                max_file_bytes: int = DEFAULT_MAX_BYTES) -> FileResult:
     """Read, analyze and (with `fix`) repair one file; never raises for a bad file."""
     try:
         identity = file_identity(path) if fix else None
     except OSError:
         identity = None
     uri = "file://" + quote(os.path.abspath(path))  # no resolve(): spares a syscall per part
-    loaded = read_source(Path(path), uri, max_bytes=review.max_file_bytes)
+    loaded = read_source(Path(path), uri, max_bytes=max_file_bytes, shown=path)
     doc = loaded.document
     if doc is None:
         return FileResult(path, problem=loaded.problem)
@@ -119,7 +130,10 @@ def _fix(path: str, doc: Document, findings: list[Finding], review: ReviewSettin
         notes.append(f"{path}: {outcome.note}")
     if outcome.source is None or identity is None:
         return FileResult(path, findings, notes=notes)
-    refused = write_if_unchanged(path, outcome.source, doc.source, identity)
+    if _parent_gone():
+        os._exit(1)  # the run was killed: write nothing more to the user's files
+    with _writing():
+        refused = write_if_unchanged(path, outcome.source, doc.source, identity)
     if refused:
         notes.append(f"{path}: {refused}")
         return FileResult(path, findings, notes=notes)
@@ -144,18 +158,60 @@ def available_cores() -> int:
 
 # --------------------------------------------------------------------------- parallel run
 
-_WORKER: tuple[ReviewSettings, Path, bool] | None = None
+_WORKER: tuple[ReviewSettings, Path, bool, int] | None = None
+_PARENT: int | None = None  # in a pool worker: the pid of the process that started it
+_WRITE = {"busy": False, "doomed": False}  # a write in progress defers the parent-death exit
 
 
-def _init_worker(review: bytes, root: str, fix: bool) -> None:
-    global _WORKER
-    _WORKER = (msgspec.json.decode(review, type=ReviewSettings), Path(root), fix)
+def _init_worker(review: bytes, root: str, fix: bool, max_file_bytes: int, parent: int) -> None:
+    global _WORKER, _PARENT
+    _WORKER = (msgspec.json.decode(review, type=ReviewSettings), Path(root), fix, max_file_bytes)
+    _PARENT = parent
+    signal.signal(signal.SIGTERM, _on_parent_death)
+    if sys.platform.startswith("linux"):
+        # The kernel sends SIGTERM when the parent dies, even by kill -9. (It tracks the parent
+        # thread; the pool starts its workers from the thread that submits work: the main one.)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM),
+                                                    0, 0, 0)
+    if _parent_gone():  # it died before prctl took effect
+        os._exit(1)
+
+
+def _on_parent_death(signum: int, frame: object) -> None:
+    # A SystemExit would be caught by the pool's worker loop, which then blocks on a queue that
+    # no one feeds: leave at once, unless a file is being replaced (then right after it).
+    if _WRITE["busy"]:
+        _WRITE["doomed"] = True
+    else:
+        os._exit(128 + signum)
+
+
+def _parent_gone() -> bool:
+    return _PARENT is not None and os.getppid() != _PARENT
+
+
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """Hold off a SIGTERM while a file is replaced, so no temporary file is left behind."""
+    _WRITE["busy"] = True
+    try:
+        yield
+    finally:
+        _WRITE["busy"] = False
+        if _WRITE["doomed"]:
+            os._exit(128 + signal.SIGTERM)
 
 
 def _review_chunk(chunk: list[tuple[int, str]]) -> list[tuple[int, FileResult]]:
     assert _WORKER is not None
-    review, root, fix = _WORKER
-    return [(i, review_file(path, review, root, fix)) for i, path in chunk]
+    review, root, fix, max_file_bytes = _WORKER
+    out: list[tuple[int, FileResult]] = []
+    for i, path in chunk:
+        if _parent_gone():  # no one will read the results: stop before touching another file
+            os._exit(1)
+        out.append((i, review_file(path, review, root, fix, max_file_bytes=max_file_bytes)))
+    return out
 
 
 def review_paths(
@@ -169,6 +225,7 @@ def review_paths(
 ) -> list[FileResult]:
     """Review every file under `paths`; results (problems included) in discovery order."""
     review = project.settings.review
+    max_file_bytes = project.settings.max_file_bytes
     found: list[Found] = list(discover(paths, project.root, review.exclude))
     if on_total:
         on_total(len(found))
@@ -184,21 +241,22 @@ def review_paths(
     jobs = max(1, jobs or available_cores())
     if jobs == 1 or len(todo) < SEQUENTIAL_BELOW:
         for i, path in todo:
-            results[i] = review_file(path, review, project.root, fix)
+            results[i] = review_file(path, review, project.root, fix,
+                                     max_file_bytes=max_file_bytes)
             if on_result:
                 on_result(results[i])  # type: ignore[arg-type]
     else:
-        _run_pool(todo, review, project.root, fix, jobs, results, on_result)
+        _run_pool(todo, review, project.root, fix, max_file_bytes, jobs, results, on_result)
     return [r for r in results if r is not None]
 
 
 def _run_pool(todo: list[tuple[int, str]], review: ReviewSettings, root: Path, fix: bool,
-              jobs: int, results: list[FileResult | None],
+              max_file_bytes: int, jobs: int, results: list[FileResult | None],
               on_result: Callable[[FileResult], None] | None) -> None:
     size = max(1, min(32, len(todo) // (jobs * 8)))
     chunks = [todo[k : k + size] for k in range(0, len(todo), size)]
-    with ProcessPoolExecutor(jobs, initializer=_init_worker,
-                             initargs=(msgspec.json.encode(review), str(root), fix)) as pool:
+    initargs = (msgspec.json.encode(review), str(root), fix, max_file_bytes, os.getpid())
+    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=initargs) as pool:
         futures = {pool.submit(_review_chunk, chunk): chunk for chunk in chunks}
         for future in as_completed(futures):
             try:

@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from analysis.files import DEFAULT_MAX_BYTES
+
 
 class EndpointSettings(msgspec.Struct, rename="camel"):
     """One OpenAI-compatible model endpoint served by vLLM."""
@@ -52,7 +54,7 @@ class ReviewSettings(msgspec.Struct, rename="camel"):
     ignore: list[str] = msgspec.field(default_factory=list)
     exclude: list[str] = msgspec.field(default_factory=list)
     per_path_ignores: dict[str, list[str]] = msgspec.field(default_factory=dict)
-    max_file_bytes: int = 2_000_000
+    time_budget: float = 2.0  # seconds of rules per file; then they stop with what they found
 
 
 class SparseSettings(msgspec.Struct, rename="camel"):
@@ -79,7 +81,9 @@ class Settings(msgspec.Struct, rename="camel"):
     sparse: SparseSettings = msgspec.field(default_factory=SparseSettings)
     enable: bool = True
     disabled_languages: list[str] = msgspec.field(default_factory=list)
-    max_file_bytes: int = 5_000_000  # documents above this are held as plain text, never parsed
+    # The one size limit: files on disk above it are skipped (review, the workspace index,
+    # diagnostics of unopened files); editor documents above it are plain text, never parsed.
+    max_file_bytes: int = DEFAULT_MAX_BYTES
     log_level: str = "info"
 
 

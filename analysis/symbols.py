@@ -20,6 +20,7 @@ from pathlib import Path
 import pathspec
 
 from analysis.document import Document
+from analysis.files import CONFIG_MAX_BYTES, DEFAULT_MAX_BYTES, read_text
 from analysis.import_refs import file_keys, matches
 from analysis.languages import supported_extensions
 from analysis.secrets import SecretFilter
@@ -28,7 +29,7 @@ from analysis.workspace import read_source, uri_to_path
 
 __all__ = ["FileSymbols", "RecentEdit", "Symbol", "SymbolIndex", "extract_symbols"]
 
-DEFAULT_MAX_FILE_BYTES = 1_000_000
+DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_BYTES  # the `maxFileBytes` setting's default
 DEFAULT_MAX_FILES = 50_000
 RECENT_EDITS = 12
 RECENT_CONTEXT_LINES = 3
@@ -327,11 +328,8 @@ def _doc_path(doc: Document) -> str | None:
 
 
 def _gitignore(root: Path) -> pathspec.GitIgnoreSpec | None:
-    try:
-        lines = (root / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    text, _ = read_text(root / ".gitignore", CONFIG_MAX_BYTES)
+    return None if text is None else pathspec.GitIgnoreSpec.from_lines(text.splitlines())
 
 
 def _walk(root: Path) -> Iterator[Path]:

@@ -4,19 +4,23 @@ Directories are walked in sorted order (deterministic output). `.gitignore` file
 own directory and below, as git applies them, including those between the repository root and
 the walked directory. Configured `exclude` globs are relative to the project root. Symlinked
 directories are followed once; a link that leads back into its own ancestry is reported as a
-loop. Files named explicitly are always reviewed (excludes apply to what a walk finds).
+loop. Files named explicitly are always reviewed (excludes apply to what a walk finds). FIFOs,
+sockets and devices (or links to them) with a source file's name are reported, never yielded as
+files to read.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
 
+from analysis.files import CONFIG_MAX_BYTES, kind_problem, read_text, special_problem, stat_problem
 from analysis.languages import spec_for
 
 # Directory names never walked into (as ruff's defaults, plus caches).
@@ -54,26 +58,14 @@ def discover(paths: Sequence[str | Path], root: Path, exclude: Sequence[str] = (
         try:
             st = path.stat()
         except OSError as exc:
-            yield Found(shown, _stat_problem(shown, path, exc), explicit=True)
+            yield Found(shown, stat_problem(shown, path, exc), explicit=True)
             continue
-        if not os.path.isdir(path):
-            yield Found(shown, explicit=True)
+        if not stat.S_ISDIR(st.st_mode):
+            yield Found(shown, kind_problem(shown, path, st.st_mode), explicit=True)
             continue
         ignores = _ancestor_ignores(path.resolve())
         visited.add((st.st_dev, st.st_ino))
         yield from _walk(path, shown, root, excluded, ignores, [(st.st_dev, st.st_ino)], visited)
-
-
-def _stat_problem(shown: str, path: Path, exc: OSError) -> str:
-    if exc.errno == errno.ELOOP:
-        return f"{shown}: symlink loop (too many levels of symbolic links)"
-    if exc.errno == errno.ENOENT:
-        if path.is_symlink():
-            return f"{shown}: broken symlink (its target does not exist)"
-        return f"{shown}: no such file or directory"
-    if exc.errno == errno.EACCES:
-        return f"{shown}: permission denied"
-    return f"{shown}: cannot read ({exc.strerror or exc})"
 
 
 def _ancestor_ignores(directory: Path) -> list[_Ignore]:
@@ -98,10 +90,8 @@ def _ancestor_ignores(directory: Path) -> list[_Ignore]:
 
 
 def _read_ignore(directory: Path) -> list[_Ignore]:
-    try:
-        lines = (directory / ".gitignore").read_text("utf-8", "replace").splitlines()
-    except OSError:
-        return []
+    text, _ = read_text(directory / ".gitignore", CONFIG_MAX_BYTES)
+    lines = text.splitlines() if text else []  # a missing or unreadable .gitignore ignores nothing
     return [_Ignore(directory, pathspec.GitIgnoreSpec.from_lines(lines))] if lines else []
 
 
@@ -127,6 +117,16 @@ def _excluded(path: Path, is_dir: bool, root: Path, excluded: pathspec.GitIgnore
         is_dir and excluded.match_file(path.name + "/"))
 
 
+def _not_regular(entry: os.DirEntry[str], shown: str, path: Path) -> str | None:
+    """None for a regular file (or a link to one); else why this FIFO, socket or device is not."""
+    try:
+        if entry.is_file():  # the directory entry's type: no system call for a plain file
+            return None
+    except OSError as exc:
+        return stat_problem(shown, path, exc)
+    return special_problem(shown, path)
+
+
 def _walk(
     directory: Path, shown: str, root: Path, excluded: pathspec.GitIgnoreSpec,
     ignores: list[_Ignore], ancestry: list[tuple[int, int]], visited: set[tuple[int, int]],
@@ -134,7 +134,7 @@ def _walk(
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
-        yield Found(shown, _stat_problem(shown, directory, exc))
+        yield Found(shown, stat_problem(shown, directory, exc))
         return
     for entry in entries:
         path = directory / entry.name
@@ -144,19 +144,19 @@ def _walk(
             st = entry.stat() if is_dir else None
         except OSError as exc:
             if exc.errno == errno.ELOOP or spec_for(None, entry.name) is not None:
-                yield Found(child_shown, _stat_problem(child_shown, path, exc))
+                yield Found(child_shown, stat_problem(child_shown, path, exc))
             continue
         if entry.is_symlink() and not is_dir and not os.path.exists(path):
             if spec_for(None, entry.name) is not None:
-                yield Found(child_shown, _stat_problem(child_shown, path,
-                                                        OSError(errno.ENOENT, "broken")))
+                yield Found(child_shown, stat_problem(child_shown, path,
+                                                      OSError(errno.ENOENT, "broken")))
             continue
         absolute = Path(os.path.abspath(path))
         if _ignored(absolute, is_dir, ignores) or _excluded(absolute, is_dir, root, excluded):
             continue
         if not is_dir:
             if spec_for(None, entry.name) is not None:
-                yield Found(child_shown)
+                yield Found(child_shown, _not_regular(entry, child_shown, path))
             continue
         assert st is not None
         key = (st.st_dev, st.st_ino)

@@ -1,7 +1,8 @@
 """The set of documents the engine knows: open in an editor, or loaded from disk on demand.
 
-Reading from disk never raises for bad files: it returns a `LoadResult` that says why a file was
-skipped (missing, unreadable, binary, too large) and flags invalid UTF-8 that was replaced.
+Reading from disk goes through `analysis.files` (regular files only, byte-bounded, binary and
+line-length checks) and never raises for bad files: it returns a `LoadResult` that says why a file
+was skipped and flags invalid UTF-8 that was replaced.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 from analysis.document import Document, EditResult, Encoding
-
-DEFAULT_MAX_BYTES = 5_000_000
+from analysis.files import DEFAULT_MAX_BYTES, MAX_LINE_CHARS, read_code
 
 
 def uri_to_path(uri: str) -> Path | None:
@@ -38,36 +38,20 @@ class LoadResult:
     problem: str | None = None  # a sentence for the user; None when all went well
 
 
-def looks_binary(head: bytes) -> bool:
-    """True for data that is not text (a NUL byte in the first block, as git decides)."""
-    return b"\x00" in head[:8192]
-
-
 def read_source(
     path: Path, uri: str | None = None, language_id: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int = DEFAULT_MAX_BYTES, max_line_chars: int = MAX_LINE_CHARS,
+    shown: str | None = None,
 ) -> LoadResult:
-    """Read a file into a Document; bad files give a LoadResult with a problem, never raise."""
+    """Read a file into a Document (through the bounded reader); bad files give a problem."""
     uri = uri or path_to_uri(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return LoadResult(None, f"{path}: skipped, {size / 1e6:.1f} MB is over the "
-                                    f"{max_bytes / 1e6:.1f} MB limit")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return LoadResult(None, f"{path}: no such file")
-    except IsADirectoryError:
-        return LoadResult(None, f"{path}: is a directory")
-    except PermissionError:
-        return LoadResult(None, f"{path}: permission denied")
-    except OSError as exc:
-        return LoadResult(None, f"{path}: cannot read ({exc.strerror or exc})")
-    if looks_binary(data):
-        return LoadResult(None, f"{path}: skipped, binary file")
-    doc = Document.from_bytes(uri, data, language_id, max_bytes=max_bytes, path=str(path))
+    shown = str(path) if shown is None else shown
+    read = read_code(path, max_bytes, max_line_chars, shown)
+    if read.data is None:
+        return LoadResult(None, read.problem)
+    doc = Document.from_bytes(uri, read.data, language_id, max_bytes=max_bytes, path=str(path))
     if doc.decode_errors:
-        return LoadResult(doc, f"{path}: invalid UTF-8, undecodable bytes shown as U+FFFD")
+        return LoadResult(doc, f"{shown}: invalid UTF-8, undecodable bytes shown as U+FFFD")
     return LoadResult(doc)
 
 

@@ -66,7 +66,7 @@ def main() -> int:
                 print(done.stderr[-2000:], file=sys.stderr)
                 return 1
             walls.append(wall)
-        findings = len(json.loads(report.read_text()))
+        findings = len(json.loads(report.read_text())["findings"])
         problems = sum(1 for line in done.stderr.splitlines() if ": error: " in line)
     wall = min(walls)
     print(f"stagecoder review: {wall:.2f} s wall, {files / wall:.0f} files/s, "

@@ -1,9 +1,22 @@
 """Async client for vLLM's OpenAI-compatible API: streamed completions and chat, tokenize, health.
 
-One `httpx.AsyncClient` (one connection pool) per server, shared through `ConnectionPools`.
-A stream's HTTP connection is closed when the stream is closed, exhausted, fails or its task is
-cancelled; vLLM aborts a request as soon as its connection closes, so an abandoned completion
-costs the server nothing. Every failure is a `ModelError` subclass (see `generation.errors`).
+One `httpx.AsyncClient` (one connection pool) per server, shared through `ConnectionPools`, with
+explicit bounds (`DEFAULT_LIMITS`): at most 32 connections per server, at most 8 of them kept
+idle for reuse, and an idle connection closed 4 s after its last use (below uvicorn's 5 s
+keep-alive, so the client never reuses a connection that vLLM is about to drop). httpcore only
+expires idle connections when the next request arrives, so every release also schedules a sweep
+that closes them on time even when no request follows.
+
+Every exchange with the server runs in a private task (`_Owned`) that only this module can stop,
+through an anyio cancel scope. httpcore protects its connection bookkeeping with anyio shields,
+which hold against anyio cancellation but not against `Task.cancel()`; a native cancellation
+that landed while httpx was closing a finished response used to leave the connection ACTIVE for
+good (issue 18). Callers may be cancelled at any point: they only wait on the private task. The
+body is read from the raw stream (never httpx's auto-closing iterators) and the response is
+closed in a shielded scope, so a stream's connection is always returned to the pool or closed,
+whether the stream is exhausted, closed early, cancelled, past a deadline or failed. vLLM aborts
+a request as soon as its connection closes, so an abandoned completion costs the server nothing.
+Every failure is a `ModelError` subclass (see `generation.errors`).
 """
 
 from __future__ import annotations
@@ -12,14 +25,16 @@ import asyncio
 import collections
 import contextlib
 import functools
+import math
 import os
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from ipaddress import ip_address
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 import msgspec
 
@@ -79,12 +94,22 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+DEFAULT_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=8,
+                              keepalive_expiry=4.0)
+_SWEEP_STEP = 0.25  # seconds: sweeps are coalesced onto this grid
+_SWEEP_SLACK = 0.05  # seconds after the expiry, so that the connection has surely expired
+
+
 class ConnectionPools:
     """One `httpx.AsyncClient` (one connection pool) per server URL, reused by every request."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None,
+                 limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         self._transport = transport
+        self.limits = limits
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._sweep_due: dict[str, float] = {}
+        self._sweeps: set[asyncio.Task] = set()
 
     def get(self, url: str) -> httpx.AsyncClient:
         """The pool for the server at `url`, created on first use."""
@@ -96,6 +121,7 @@ class ConnectionPools:
             client = httpx.AsyncClient(
                 base_url=key, transport=self._transport, trust_env=not _is_loopback(key),
                 verify=_tls_context() if key.startswith("https:") else False,
+                limits=self.limits,
             )
             self._clients[key] = client
         return client
@@ -106,11 +132,136 @@ class ConnectionPools:
         pool = getattr(getattr(client, "_transport", None), "_pool", None)
         return list(getattr(pool, "connections", []))
 
+    def counts(self, url: str) -> dict[str, int]:
+        """The pool's connections for `url` by state: in use ("active") and kept for reuse."""
+        live = [c for c in self.connections(url) if not c.is_closed()]
+        idle = sum(1 for c in live if c.is_idle())
+        return {"active": len(live) - idle, "idle": idle}
+
+    def released(self, url: str) -> None:
+        """Note that a connection to `url` was released: close it once its keep-alive ends."""
+        expiry = self.limits.keepalive_expiry
+        if expiry is None:
+            return
+        key = base_url(url)
+        loop = asyncio.get_running_loop()
+        due = math.ceil((loop.time() + expiry + _SWEEP_SLACK) / _SWEEP_STEP) * _SWEEP_STEP
+        if self._sweep_due.get(key) == due:
+            return  # a sweep at that moment is already booked
+        self._sweep_due[key] = due
+        loop.call_at(due, self._sweep, key)
+
+    def _sweep(self, key: str) -> None:
+        if key not in self._clients:
+            return  # closed meanwhile
+        task = asyncio.get_running_loop().create_task(self._close_expired(key))
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
+
+    async def _close_expired(self, key: str) -> None:
+        # Checked and closed with no await in between: the pool cannot hand out the connection
+        # meanwhile (it would itself drop an expired one). The pool forgets a closed connection
+        # at its next request.
+        for connection in self.connections(key):
+            if connection.is_idle() and connection.has_expired():
+                with contextlib.suppress(Exception):
+                    await connection.aclose()
+
     async def aclose(self) -> None:
         """Close every pool."""
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+
+
+# --- owned exchanges --------------------------------------------------------------------------
+
+_running: set[asyncio.Task] = set()  # owned exchanges, referenced until they end
+
+
+def _finished(task: asyncio.Task) -> None:
+    _running.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller may have left before it ended
+
+
+class _Owned(Generic[T]):
+    """A coroutine in a private task that is stopped only through an anyio cancel scope.
+
+    Nothing else can cancel the task, so httpcore's shielded clean-up always runs to its end;
+    callers wait on it with `asyncio.shield` and may themselves be cancelled at any point.
+    """
+
+    def __init__(self, work: Callable[[], Awaitable[T]], deadline: float = math.inf) -> None:
+        self.scope = anyio.CancelScope(deadline=deadline)  # a safety net for abandoned work
+        self.task: asyncio.Task[T | None] = asyncio.get_running_loop().create_task(
+            self._run(work))
+        _running.add(self.task)
+        self.task.add_done_callback(_finished)
+
+    async def _run(self, work: Callable[[], Awaitable[T]]) -> T | None:
+        with self.scope:
+            return await work()
+        return None  # stopped
+
+    def stop(self) -> None:
+        """Ask the work to stop at its next cancellation point outside a shield."""
+        self.scope.cancel()
+
+    async def result(self) -> T | None:
+        """The work's result; cancelling the caller leaves the work running."""
+        return await asyncio.shield(self.task)
+
+    async def stopped(self) -> None:
+        """Stop the work and wait until it has cleaned up (connection released)."""
+        self.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.task)
+
+
+async def _aclose_shielded(client: ModelClient, response: httpx.Response) -> None:
+    """Release the response's connection, out of reach of any cancellation."""
+    with anyio.CancelScope(shield=True):
+        with contextlib.suppress(httpx.HTTPError, RuntimeError):
+            await response.aclose()
+    client.pools.released(client.url)
+
+
+def _raw(response: httpx.Response) -> httpx.AsyncByteStream:
+    stream = response.stream
+    if not isinstance(stream, httpx.AsyncByteStream):
+        raise RuntimeError("the HTTP client gave a synchronous stream")
+    encoding = response.headers.get("content-encoding", "identity").lower()
+    if encoding not in ("", "identity"):
+        raise ModelProtocolError(str(response.url), f"compressed body ({encoding}) although "
+                                 "the request asked for none")
+    return stream
+
+
+@contextlib.asynccontextmanager
+async def _chunks(stream: httpx.AsyncByteStream) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Iterate `stream`; an iteration left early is closed here, not by the garbage collector."""
+    chunks = aiter(stream)
+    try:
+        yield chunks
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _read_body(response: httpx.Response, limit: int) -> bytes:
+    """The whole body from the raw stream, at most `limit` bytes (httpx's reader auto-closes)."""
+    parts: list[bytes] = []
+    size = 0
+    stream = _raw(response)
+    async with _chunks(stream) as chunks:
+        async for data in chunks:
+            size += len(data)
+            if size > limit:
+                raise ModelProtocolError(str(response.url), f"answer larger than {limit} bytes")
+            parts.append(data)
+    return b"".join(parts)
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -132,10 +283,6 @@ def _transport_error(url: str, exc: httpx.HTTPError, connect_s: float, started: 
     if isinstance(exc, httpx.TransportError):
         return ModelUnavailable(url, f"connection lost ({why})")
     return ModelProtocolError(url, f"{type(exc).__name__}: {why}")
-
-
-def _http_error(url: str, response: httpx.Response) -> ModelHTTPError:
-    return ModelHTTPError(url, response.status_code, excerpt(response.content))
 
 
 # --- client -----------------------------------------------------------------------------------
@@ -181,7 +328,9 @@ class ModelClient:
         return httpx.Timeout(s.total_timeout, connect=s.connect_timeout, pool=s.connect_timeout)
 
     def _headers(self, stream: bool = False) -> dict[str, str]:
-        headers = {"accept": "text/event-stream" if stream else "application/json"}
+        # The body is read raw (see the module docstring), so it must come uncompressed.
+        headers = {"accept": "text/event-stream" if stream else "application/json",
+                   "accept-encoding": "identity"}
         key = os.environ.get(self.settings.api_key_env) if self.settings.api_key_env else None
         if key:
             headers["authorization"] = f"Bearer {key}"
@@ -203,22 +352,37 @@ class ModelClient:
         """One whole request under the total deadline, decoded into `type_`."""
         total = self.settings.total_timeout
         request = self.build_request(method, path, body)
+        exchange = _Owned(functools.partial(self._fetch, request))
         try:
             async with asyncio.timeout(total):
-                response = await self.http.send(request)
+                answer = await exchange.result()
         except TimeoutError:
+            exchange.stop()
             raise ModelTimeout(self.url, "total", total) from None
         except httpx.HTTPError as exc:
             raise _transport_error(self.url, exc, self.settings.connect_timeout, False) from exc
-        if response.status_code >= 400:
-            raise _http_error(self.url, response)
+        except BaseException:
+            exchange.stop()
+            raise
+        assert answer is not None  # only a stopped exchange has no answer
+        status, content = answer
+        if status >= 400:
+            raise ModelHTTPError(self.url, status, excerpt(content))
         if type_ is type(None):
             return None  # type: ignore[return-value]
         try:
-            return msgspec.json.decode(response.content, type=type_)
+            return msgspec.json.decode(content, type=type_)
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-            detail = f"{exc}; body: {excerpt(response.content)}"
+            detail = f"{exc}; body: {excerpt(content)}"
             raise ModelProtocolError(self.url, detail) from None
+
+    async def _fetch(self, request: httpx.Request) -> tuple[int, bytes]:
+        """Send `request` and read its whole body (runs in an owned task)."""
+        response = await self.http.send(request, stream=True)
+        try:
+            return response.status_code, await _read_body(response, MAX_BODY_BYTES)
+        finally:
+            await _aclose_shielded(self, response)
 
     # -- endpoints --
 
@@ -354,11 +518,41 @@ def _chat_piece(data: bytes) -> Piece:
     return choice.delta.content or "", choice.finish_reason, chunk.usage
 
 
+MAX_BODY_BYTES = 16 << 20  # a whole (non-streamed) answer
+MAX_STREAM_BYTES = 16 << 20  # one event stream
+MAX_LINE_BYTES = 1 << 20  # one line of an event stream
+_ERROR_BODY_BYTES = 64 << 10  # what is read of an HTTP error's body for its message
+_HEAD = object()  # the exchange got a 200 event stream
+_END = object()  # the body ended
+
+
+class _Lines:
+    """Splits an event stream's bytes into lines (LF, CRLF or CR), each bounded in length."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._tail = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        """The lines completed by `data`."""
+        lines = (self._tail + data).splitlines(keepends=True)
+        self._tail = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+        if len(self._tail) > MAX_LINE_BYTES:
+            raise ModelProtocolError(self._url, f"event line longer than {MAX_LINE_BYTES} bytes")
+        return [line.rstrip(b"\r\n").decode("utf-8", "replace") for line in lines]
+
+    def rest(self) -> list[str]:
+        """The unterminated last line, if any."""
+        return [self._tail.decode("utf-8", "replace")] if self._tail else []
+
+
 class TextStream:
     """One streamed generation; iterating yields text pieces.
 
     Leaving `async with`, `aclose()`, exhausting it, an error, or cancelling the task that
-    iterates closes the HTTP connection, which makes vLLM abort the request.
+    iterates closes the stream; `aclose()` returns once the HTTP connection is back in the pool
+    (body read to its end) or closed (vLLM then aborts the request). The HTTP exchange itself
+    runs in an owned task (see the module docstring) that feeds lines into a queue.
     """
 
     def __init__(self, client: ModelClient, path: str, build: Callable[[str], msgspec.Struct],
@@ -367,8 +561,9 @@ class TextStream:
         self._path = path
         self._build = build
         self._parse = parse
-        self._response: httpx.Response | None = None
-        self._lines: Any = None
+        self._exchange: _Owned[None] | None = None
+        self._items: asyncio.Queue[object] = asyncio.Queue()
+        self._opened = False
         self._closed = False
         self._done = False  # [DONE] seen
         self._first_seen = False
@@ -401,7 +596,7 @@ class TextStream:
         if self._closed:
             raise StopAsyncIteration
         try:
-            if self._response is None:
+            if not self._opened:
                 await self._open()
             while True:
                 piece = await self._next_piece()
@@ -421,14 +616,10 @@ class TextStream:
         return self.text
 
     async def aclose(self) -> None:
-        """Close the HTTP connection (vLLM aborts the request if it is still running)."""
-        if self._closed:
-            return
+        """Close the stream; returns once its HTTP connection is released or closed."""
         self._closed = True
-        response, lines = self._response, self._lines
-        self._lines = None
-        # Shielded so that a second cancellation cannot leave the socket open.
-        await asyncio.shield(_close(response, lines))
+        if self._exchange is not None:
+            await self._exchange.stopped()
 
     # -- internals --
 
@@ -441,6 +632,7 @@ class TextStream:
     async def _open(self) -> None:
         if self._closed:
             raise RuntimeError("stream is closed")
+        self._opened = True
         client = self._client
         now = asyncio.get_running_loop().time()
         self._first_deadline = now + client.settings.first_token_timeout
@@ -451,32 +643,67 @@ class TextStream:
                 request = client.build_request(
                     "POST", self._path, self._build(await client.model_name()), stream=True
                 )
-                self._response = await client.http.send(request, stream=True)
-                if self._response.status_code >= 400:
-                    await self._response.aread()
-                    raise _http_error(client.url, self._response)
         except TimeoutError:
             raise ModelTimeout(client.url, which, seconds) from None
-        except httpx.HTTPError as exc:
-            raise _transport_error(client.url, exc, client.settings.connect_timeout, False) from exc
-        kind = self._response.headers.get("content-type", "")
-        if not kind.startswith("text/event-stream"):
-            raise ModelProtocolError(client.url, f"expected an event stream, got {kind!r}")
-        self._lines = self._response.aiter_lines()
+        # The owned task's own deadline only catches a stream that nobody closes.
+        self._exchange = _Owned(functools.partial(self._run, request),
+                                deadline=self._total_deadline + 1.0)
+        head = await self._next_item()
+        if head is not _HEAD:
+            raise ModelProtocolError(client.url, "stream ended before its headers")
 
-    async def _next_line(self) -> str | None:
-        """The next line of the body, None at its end, under the current deadline."""
+    async def _run(self, request: httpx.Request) -> None:
+        """The HTTP exchange (in the owned task): lines, errors and the end go to the queue."""
+        client, put = self._client, self._items.put_nowait
+        response: httpx.Response | None = None
+        try:
+            response = await client.http.send(request, stream=True)
+            if response.status_code >= 400:
+                body = await _read_body(response, _ERROR_BODY_BYTES)
+                put(ModelHTTPError(client.url, response.status_code, excerpt(body)))
+                return
+            kind = response.headers.get("content-type", "")
+            if not kind.startswith("text/event-stream"):
+                put(ModelProtocolError(client.url, f"expected an event stream, got {kind!r}"))
+                return
+            put(_HEAD)
+            lines, size = _Lines(client.url), 0
+            async with _chunks(_raw(response)) as chunks:
+                async for data in chunks:
+                    size += len(data)
+                    if size > MAX_STREAM_BYTES:
+                        raise ModelProtocolError(client.url, "event stream larger than "
+                                                 f"{MAX_STREAM_BYTES} bytes")
+                    for line in lines.feed(data):
+                        put(line)
+            for line in lines.rest():
+                put(line)
+        except httpx.HTTPError as exc:
+            started = response is not None
+            put(_transport_error(client.url, exc, client.settings.connect_timeout, started))
+        except Exception as exc:  # a ModelError, or a bug: the reader raises it
+            put(exc)
+        finally:
+            put(_END)  # the reader never waits past the end, whatever happened
+            if response is not None:
+                await _aclose_shielded(client, response)
+
+    async def _next_item(self) -> object:
+        """The next item from the exchange, under the current deadline; errors are raised."""
         when, which, seconds = self._deadline()
         try:
             async with asyncio.timeout_at(when):
-                return await anext(self._lines)
-        except StopAsyncIteration:
-            return None
+                item = await self._items.get()
         except TimeoutError:
             raise ModelTimeout(self._client.url, which, seconds) from None
-        except httpx.HTTPError as exc:
-            url, connect_s = self._client.url, self._client.settings.connect_timeout
-            raise _transport_error(url, exc, connect_s, True) from exc
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def _next_line(self) -> str | None:
+        """The next line of the body, None at its end, under the current deadline."""
+        item = await self._next_item()
+        return item if isinstance(item, str) else None
 
     async def _next_piece(self) -> str | None:
         """The next text piece ("" for a chunk without text), None at the end of the stream."""
@@ -537,8 +764,10 @@ class CandidateStream(TextStream):
         return self
 
     async def __anext__(self) -> CandidatePiece:  # type: ignore[override]
+        if self._closed and not self._queue:
+            raise StopAsyncIteration
         try:
-            if self._response is None:
+            if not self._opened:
                 await self._open()
             while not self._queue:
                 if await self._next_piece() is None:
@@ -568,11 +797,3 @@ class CandidateStream(TextStream):
             ))
         return ""
 
-
-async def _close(response: httpx.Response | None, lines: Any) -> None:
-    if lines is not None:
-        # The generator may have died with the connection; the response close still runs.
-        with contextlib.suppress(httpx.HTTPError, RuntimeError):
-            await lines.aclose()
-    if response is not None:
-        await response.aclose()

@@ -133,9 +133,12 @@ class CompletionEngine:
                        server_ms=prep_ms + stage_ms)
 
     def stats(self) -> dict[str, object]:
-        """Counters for inspection: model calls, cache hits, recent server-side times (ms)."""
+        """Counters for inspection: model calls, cache hits, pool, recent server times (ms)."""
+        counts = getattr(self._model, "connection_counts", None)
         return {
             "modelCalls": self.model_calls,
+            # The model's HTTP connections by state ({} before the first call, or in-process).
+            "modelConnections": counts() if counts is not None else {},
             "cacheHits": self.cache.hits,
             "cacheMisses": self.cache.misses,
             "cacheBytes": self.cache.size_bytes,

@@ -1,7 +1,7 @@
 """Model-written explanations of review findings (`stagecoder review --model`).
 
-For each finding, the chat model gets the rule's message and the lines around it (secret-looking
-lines blanked; secret files never sent) and answers with a short explanation and a suggested
+For each finding, the chat model gets the rule's message and the lines around it (secret values
+masked; secret files never sent) and answers with a short explanation and a suggested
 rewrite in a code block. A server that cannot be reached fails fast (one health check), so the
 review still reports its findings without explanations.
 """
@@ -43,9 +43,11 @@ class Note:
     suggestion: str
 
 
-def snippet(source: bytes, line: int, end_line: int, context: int = CONTEXT_LINES) -> str:
-    """Lines line-context .. end_line+context (1-based) with numbers, secret lines blanked."""
-    lines = redact(source.decode("utf-8", "replace")).text.splitlines()
+def snippet(source: bytes, line: int, end_line: int, context: int = CONTEXT_LINES,
+            path: str = "") -> str:
+    """Lines line-context .. end_line+context (1-based) with numbers, secret values masked."""
+    # The whole file is masked, so a key block that starts above the snippet is known.
+    lines = redact(source.decode("utf-8", "replace"), path).text.splitlines()
     lo, hi = max(1, line - context), min(len(lines), end_line + context)
     return "\n".join(f"{n:>5} | {lines[n - 1]}" for n in range(lo, hi + 1))
 
@@ -73,6 +75,7 @@ async def explain(client: ModelClient, items: Sequence[Item], concurrency: int =
                 return
             prompt = (f"{item.code}: {item.message}\nFile {item.path}:\n```{item.language}\n"
                       f"{item.snippet}\n```")
+            prompt = redact(prompt, item.path).text  # the message may quote the code too
             try:
                 reply = await client.chat([ChatMessage("system", SYSTEM),
                                            ChatMessage("user", prompt)])

@@ -37,7 +37,12 @@ class VllmCompletionModel:
     @contextlib.asynccontextmanager
     async def stream(self, prompt: str, *, n: int, max_tokens: int
                      ) -> AsyncIterator[AsyncIterator[Delta]]:
-        """Stream `n` candidates; leaving the context closes every HTTP stream (vLLM aborts)."""
+        """Stream `n` candidates; leaving the context closes every HTTP stream (vLLM aborts).
+
+        Cancelling a pump is safe at any point: it only waits on its stream's queue, and the
+        stream's close (awaited here through the pump) returns once the connection is
+        released; the HTTP exchange itself runs in a task that only the client can stop.
+        """
         queue: asyncio.Queue = asyncio.Queue()
         temperature = self.settings.temperature or (0.3 if n > 1 else 0.0)
         tasks = [asyncio.ensure_future(self._pump(i, prompt, max_tokens, temperature, queue))
@@ -63,6 +68,10 @@ class VllmCompletionModel:
             queue.put_nowait(exc)
         finally:
             queue.put_nowait(_DONE)
+
+    def connection_counts(self) -> dict[str, int]:
+        """The connection pool's connections by state (for the engine's stats)."""
+        return self.client.pools.counts(self.client.url)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

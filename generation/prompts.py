@@ -22,6 +22,7 @@ import msgspec
 
 from analysis.context import CompletionContext
 from analysis.related import comment_syntax
+from analysis.secrets import redact, redact_around
 from analysis.tokens import ApproxCounter, ByteLRU, TokenCounter
 
 FIM_BEGIN = "<｜fim▁begin｜>"
@@ -52,7 +53,7 @@ def related_block(ctx: CompletionContext) -> str:
         if snippet.path != previous:
             parts.append(f"{comment_syntax(snippet.language)} {snippet.path}\n")
             previous = snippet.path
-        parts.append(f"{snippet.text}\n\n")
+        parts.append(f"{redact(snippet.text, snippet.path).text}\n\n")
     return "".join(parts)
 
 
@@ -65,9 +66,12 @@ def build_fim_prompt(ctx: CompletionContext, counter: TokenCounter | None = None
                      exact: bool = False) -> FimPrompt:
     """The FIM prompt for a context; `exact` tokenizes the whole text with `counter`."""
     head = FIM_BEGIN + related_block(ctx) + file_header(ctx)
-    text = f"{head}{ctx.prefix}{FIM_HOLE}{ctx.suffix}{FIM_END}"
+    # The context came masked already; masking again here (cached, and a no-op on masked text)
+    # makes the model's boundary safe for a context built any other way.
+    prefix, suffix, _ = redact_around(ctx.prefix, ctx.suffix, ctx.path)
+    text = f"{head}{prefix}{FIM_HOLE}{suffix}{FIM_END}"
     # The prefix up to the start of the cursor's line only changes when the prefix cut moves.
-    line_start = ctx.prefix.rfind("\n") + 1
+    line_start = prefix.rfind("\n") + 1
     stable = len(head) + line_start
     counter = counter or ApproxCounter()
     if exact and not isinstance(counter, ApproxCounter):

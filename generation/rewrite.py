@@ -1,6 +1,6 @@
 """Model-written rewrite of a selection (`refactor.rewrite`): chat prompt, stream, staged checks.
 
-The selection goes to the chat model (secret-looking lines blanked); the code block of its reply
+The selection goes to the chat model (secret values masked); the code block of its reply
 is re-indented to the selection's place and passes the same stages as a completion (structure:
 it must parse in context, naming, boundary checks) before an editor sees it.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from analysis.document import Document
 from analysis.names import KnownNames
-from analysis.secrets import redact
+from analysis.secrets import redact_window
 from analysis.settings import StageSettings
 from generation.client import ChatMessage, ModelClient
 from generation.pipeline import Decision, prepare, run_stages
@@ -36,7 +36,7 @@ class RewriteResult:
 
 def messages_for(doc: Document, start: int, end: int) -> list[ChatMessage]:
     """The chat messages asking for a rewrite of source[start:end]."""
-    selection = redact(doc.source[start:end].decode("utf-8", "replace")).text
+    selection = redact_window(doc.source, start, end, end, doc.uri)[0]
     language = doc.language if doc.spec else "text"
     prompt = (f"Rewrite this {language} code. Keep the same names for anything used outside "
               f"it.\n```{language}\n{textwrap.dedent(selection)}\n```")

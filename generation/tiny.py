@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sysconfig
+import tempfile
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+from generation.serving import require_modules
 
 BOS = "<｜begin▁of▁sentence｜>"
 EOS = "<｜end▁of▁sentence｜>"
@@ -53,10 +57,53 @@ CHAT_TEMPLATE = (
 )
 
 
+class CheckpointTargetError(Exception):
+    """The checkpoint cannot be written where it was asked for (one line, for the user)."""
+
+
 def make_tiny(directory: str | os.PathLike[str], seed: int = 0) -> Path:
-    """Write the tiny checkpoint (config, tokenizer, safetensors weights) into `directory`."""
+    """Write the tiny checkpoint (config, tokenizer, safetensors weights) into `directory`.
+
+    `directory` must be new or empty. Everything is written into a temporary folder beside it,
+    then renamed into place, so an interrupted run leaves no half-written checkpoint. Raises
+    MissingDependency (torch, safetensors) or CheckpointTargetError before writing anything.
+    """
+    require_modules(["torch", "safetensors"], "model make-tiny")
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        _check_target(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial",
+                                        dir=out.parent))
+    except OSError as exc:
+        raise CheckpointTargetError(f"cannot write a checkpoint in {out}: "
+                                    f"{exc.strerror or exc}") from exc
+    try:
+        _write_checkpoint(scratch, seed)
+        scratch.chmod(0o755)  # mkdtemp makes it private; a checkpoint is ordinary files
+        scratch.rename(out)  # replaces an empty directory, refuses a full one
+    except OSError as exc:  # a full disk, or a directory that filled up meanwhile
+        raise CheckpointTargetError(f"cannot write a checkpoint in {out}: "
+                                    f"{exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out
+
+
+def _check_target(out: Path) -> None:
+    if out.is_dir():
+        if next(out.iterdir(), None) is not None:
+            raise CheckpointTargetError(f"{out} is not empty: give a new or empty directory")
+    elif out.exists() or out.is_symlink():
+        raise CheckpointTargetError(f"{out} exists and is not a directory")
+    else:
+        existing = next(p for p in out.parents if p.exists())  # "." and "/" always do
+        if not existing.is_dir():
+            raise CheckpointTargetError(f"cannot write a checkpoint in {out}: "
+                                        f"{existing} is not a directory")
+
+
+def _write_checkpoint(out: Path, seed: int) -> None:
     tokenizer = train_tokenizer()
     tokenizer.save(str(out / "tokenizer.json"))
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
@@ -71,7 +118,6 @@ def make_tiny(directory: str | os.PathLike[str], seed: int = 0) -> Path:
         "`stagecoder model make-tiny`.\nIt tests mechanics only; its output is meaningless.\n",
         encoding="utf-8",
     )
-    return out
 
 
 def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:

@@ -1,4 +1,10 @@
-"""All conversions between LSP types and the engine's types live here."""
+"""All conversions between LSP types and the engine's types live here.
+
+Every range that leaves the server is made here from byte offsets that are first clamped into
+the document and ordered, so no diagnostic, quick fix or edit can point outside its document;
+ranges that come back from the client (a quick fix stored in a diagnostic's `data`) are checked
+against the document before they are used.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +33,12 @@ def offset_to_position(doc: Document, offset: int, encoding: Encoding) -> types.
 
 
 def bytes_to_lsp_range(doc: Document, start: int, end: int, encoding: Encoding) -> types.Range:
-    """An LSP range for a byte span."""
+    """An LSP range for a byte span, clamped into the document (a stale or reversed span
+    becomes the nearest range inside it rather than one the client would reject)."""
+    size = len(doc.source)
+    start, end = min(max(start, 0), size), min(max(end, 0), size)
+    if end < start:
+        start, end = end, start
     return types.Range(
         start=offset_to_position(doc, start, encoding),
         end=offset_to_position(doc, end, encoding),
@@ -43,6 +54,13 @@ _SEVERITY = {
     Severity.HINT: types.DiagnosticSeverity.Hint,
 }
 DIAGNOSTIC_SOURCE = "stagecoder"
+
+
+def range_inside(doc: Document, rng: types.Range, encoding: Encoding) -> bool:
+    """True when both ends of an LSP range are real positions in the document, start first."""
+    start, c1 = doc.offset_at(rng.start.line, rng.start.character, encoding)
+    end, c2 = doc.offset_at(rng.end.line, rng.end.character, encoding)
+    return not (c1 or c2) and start <= end
 
 
 def fix_to_text_edits(doc: Document, fix: Fix, encoding: Encoding) -> list[types.TextEdit]:
@@ -79,8 +97,10 @@ def finding_to_diagnostic(doc: Document, finding: Finding, encoding: Encoding) -
 DiagnosticFix = tuple[int, str, bool, list[types.TextEdit]]
 
 
-def diagnostic_fix(diagnostic: types.Diagnostic) -> DiagnosticFix | None:
-    """(version, title, safe, edits) from a diagnostic's `data`, or None when it has no fix."""
+def diagnostic_fix(diagnostic: types.Diagnostic, doc: Document | None = None,
+                   encoding: Encoding = "utf-16") -> DiagnosticFix | None:
+    """(version, title, safe, edits) from a diagnostic's `data`, or None when it has no fix
+    (or, given the document, when an edit's range is not inside it)."""
     data = diagnostic.data
     if diagnostic.source != DIAGNOSTIC_SOURCE or not isinstance(data, dict):
         return None
@@ -90,9 +110,12 @@ def diagnostic_fix(diagnostic: types.Diagnostic) -> DiagnosticFix | None:
             range=types.Range(start=types.Position(line=int(a), character=int(b)),
                               end=types.Position(line=int(c), character=int(d))),
             new_text=str(text)) for a, b, c, d, text in fix["edits"]]
-        return int(data["version"]), str(fix["title"]), bool(fix["safe"]), edits
+        found = int(data["version"]), str(fix["title"]), bool(fix["safe"]), edits
     except (KeyError, TypeError, ValueError):
         return None  # not ours, or mangled by the client: no action rather than a wrong one
+    if doc is not None and not all(range_inside(doc, e.range, encoding) for e in edits):
+        return None
+    return found
 
 
 def edits_to_workspace_edit(uri: str, edits: list[types.TextEdit]) -> types.WorkspaceEdit:

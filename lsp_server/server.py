@@ -1,17 +1,17 @@
-"""The stagecoder language server: state, messages to the user, and the handler table."""
+"""The stagecoder language server: state, messages to the user, transports, the handler table."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import logging
-from collections.abc import Generator
-from typing import Any
+import sys
+import threading
+from typing import Any, BinaryIO
 
 from lsprotocol import types
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
-from pygls.protocol.language_server import lsp_method
 
 from analysis.context import ContextBuilder
 from analysis.document import Encoding
@@ -20,6 +20,7 @@ from analysis.workspace import DocumentStore
 from generation.engine import CompletionEngine
 from generation.models import model_factory
 from lsp_server import __version__
+from lsp_server.protocol import CHUNK, StagecoderProtocol, StdinChunks, serve, strict_converter
 
 log = logging.getLogger(__name__)
 
@@ -35,40 +36,74 @@ HANDLERS = (
 )
 
 
-class StagecoderProtocol(LanguageServerProtocol):
-    """pygls' protocol without its own copy of document text: `DocumentStore` is the only copy.
-
-    pygls keeps a second, line-split copy of every open document and re-splits it on each edit;
-    at 5,000 lines that costs more than our whole incremental reparse, and it raises on edits to
-    unopened documents. The handlers in `handlers/documents.py` maintain the store instead.
-    """
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: Any) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
-
-
 class StagecoderServer(LanguageServer):
     """Server state shared by the handlers."""
 
+    protocol: StagecoderProtocol
+
     def __init__(self) -> None:
-        super().__init__("stagecoder", __version__, protocol_cls=StagecoderProtocol)
+        super().__init__("stagecoder", __version__, protocol_cls=StagecoderProtocol,
+                         converter_factory=strict_converter)
         self.settings = Settings()
         self.documents = DocumentStore(self.settings.max_file_bytes)
         self.engine = CompletionEngine(self.settings, model_factory(), self.context_source)
         self.inflight: dict[str, asyncio.Future] = {}  # uri -> running completion
         self._told_once: set[str] = set()
+
+    # ------------------------------------------------------------------ transports
+    # pygls' start_io/start_tcp run its own frame reader (see lsp_server/protocol.py): these
+    # run ours, with the same writer and the same shutdown at the end.
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve LSP over stdin/stdout until the client exits or closes stdin."""
+        self._stop_event = stop = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+
+        async def main() -> None:
+            await serve(StdinChunks(stdin or sys.stdin.buffer).read, self.protocol, stop)
+
+        exit_code: Any = 0
+        try:
+            asyncio.run(main())
+        except BrokenPipeError:
+            log.error("the connection to the client is lost; shutting down")
+        except KeyboardInterrupt:
+            pass
+        except SystemExit as exc:  # pygls' exit handler: 1 when no shutdown came first (LSP)
+            exit_code = exc.code
+        finally:
+            self.shutdown()
+        if exit_code:
+            raise SystemExit(exit_code)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve LSP to one client at a time on a TCP socket (for debugging)."""
+        self._stop_event = stop = threading.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)  # type: ignore[arg-type]
+            await serve(lambda: reader.read(CHUNK), self.protocol, stop)
+            self.shutdown()
+
+        async def main() -> None:
+            server = await asyncio.start_server(connection, host, port)
+            self._server = server
+            log.info("serving on %s", ", ".join(str(s.getsockname()) for s in server.sockets))
+            async with server:
+                await server.serve_forever()
+
+        try:
+            asyncio.run(main())
+        except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
+            pass
+        finally:
+            self.shutdown()
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log errors pygls reports (its default shows an "Error in server" popup for each)."""
+        first = str(error).splitlines()[0] if str(error) else repr(error)
+        self.log(f"stagecoder: internal error: {first}; details in the server log.",
+                 types.MessageType.Error)
 
     def context_source(self) -> ContextBuilder:
         """The context builder over the workspace index, for the settings in force."""

@@ -73,12 +73,10 @@ _SCOPES = frozenset({"function_definition", "class_definition", "lambda", "modul
                      "source_file", "class_body", "statement_block"})
 
 
-def scope_key(node: Node) -> int:
+def scope_key(ctx: Context, node: Node) -> int:
     """Id of the scope node a binding belongs to (to report a name once per scope)."""
-    current = node.parent
-    while current is not None and current.type not in _SCOPES:
-        current = current.parent
-    return current.id if current is not None else -1
+    scope = next((a for a in ctx.ancestors(node) if a.type in _SCOPES), None)
+    return scope.id if scope is not None else -1
 
 
 def binding_query(language: str, predicate: str = "") -> str:
@@ -93,8 +91,9 @@ def first_bindings(ctx: Context, matches: list[Match]) -> Iterator[Node]:
         nodes = match.get("name")
         if not nodes:
             continue
+        ctx.check()
         node = nodes[0]
-        key = (scope_key(node), ctx.text(node))
+        key = (scope_key(ctx, node), ctx.text(node))
         if key not in seen:
             seen.add(key)
             yield node

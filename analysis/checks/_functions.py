@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tree_sitter import Node, Query, QueryCursor
+from tree_sitter import Node, Query
 
-from analysis.checks._base import Context, walk
+from analysis.checks._base import Context, bounded_cursor
 
 FUNCTION_TYPES: dict[str, frozenset[str]] = {
     "python": frozenset({"function_definition"}),
@@ -113,12 +113,7 @@ class Guards:
 def enclosing_function(ctx: Context, node: Node) -> Node | None:
     """The nearest function node around `node`, or None at module level."""
     types = FUNCTION_TYPES.get(ctx.language, frozenset())
-    current = node.parent
-    while current is not None:
-        if current.type in types:
-            return current
-        current = current.parent
-    return None
+    return next((a for a in ctx.ancestors(node) if a.type in types), None)
 
 
 def params_of(ctx: Context, fn: Node) -> dict[str, Param]:
@@ -144,13 +139,16 @@ def guards_of(ctx: Context, fn: Node) -> Guards:
         )
     body = fn.child_by_field_name("body") or fn
     guards = Guards(set(), [], set())
-    captures = QueryCursor(query).captures(body)
+    captures = bounded_cursor(query).captures(body)
     for capture, names in (("g", guards.names), ("len", guards.lengths)):
-        for node in captures.get(capture, ()):
+        walked_to = -1  # nested guards (`a and (b or c)`): walk the outermost one only
+        for node in sorted(captures.get(capture, ()), key=lambda n: (n.start_byte, -n.end_byte)):
+            ctx.check()
             if node.type == "identifier":
                 names.add(ctx.text(node))
-            else:
-                names.update(ctx.text(n) for n in walk(node) if n.type in _NAME_TYPES)
+            elif node.end_byte > walked_to:
+                names.update(ctx.text(n) for n in ctx.walk(node) if n.type in _NAME_TYPES)
+                walked_to = node.end_byte
     guards.try_spans = [(n.start_byte, n.end_byte) for n in captures.get("try", ())]
     guards.everything = bool(captures.get("recover"))
     ctx.cache[key] = guards

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
-from tree_sitter import Node, Query, QueryCursor
+from tree_sitter import Node, Query
 
-from analysis.checks._base import Context, Match, first
+from analysis.checks._base import Context, Match, bounded_cursor, first
 from analysis.checks._functions import enclosing_function, guards_of, params_of
 
 Kind = Literal["deref", "iter"]
@@ -53,6 +53,7 @@ def functions_with_optional_params(ctx: Context, matches: list[Match]) -> Iterat
     """Each function that has an optional parameter, once."""
     seen: set[int] = set()
     for match in matches:
+        ctx.check()
         param = first(match, "param")
         fn = enclosing_function(ctx, param) if param is not None else None
         if fn is not None and fn.id not in seen:
@@ -78,9 +79,10 @@ def unguarded_uses(ctx: Context, fn: Node, kind: Kind) -> Iterator[tuple[str, No
     key = ("uses", fn.id)
     captures = ctx.cache.get(key)
     if captures is None:  # shared by SC103 and SC104
-        captures = ctx.cache[key] = QueryCursor(query).captures(body)
+        captures = ctx.cache[key] = bounded_cursor(query).captures(body)
     nodes = sorted(captures.get(kind, ()), key=lambda n: n.start_byte)
     for ident in nodes:
+        ctx.check()
         name = ctx.text(ident)
         if name not in optional or name in reported:
             continue

@@ -80,6 +80,7 @@ class ConstantComparison(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report constant comparisons, with their value when it is certain."""
         for match in matches:
+            ctx.check()
             cmp, a, b = first(match, "cmp"), first(match, "a"), first(match, "b")
             if cmp is None or a is None or b is None:
                 continue

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from analysis.checks._base import Context, Match, Rule, first, per_language, walk
+from analysis.checks._base import Context, Match, Rule, first, per_language
 from analysis.checks._functions import FUNCTION_TYPES
 from analysis.findings import Finding, Severity
 
@@ -89,6 +89,7 @@ class DereferenceAfterNullCheck(Rule):
         """Report the first dereference in each null branch."""
         none = {"python": "None", "go": "nil"}.get(ctx.language, "null or undefined")
         for match in matches:
+            ctx.check()
             name_node, body = first(match, "name"), first(match, "body")
             if name_node is None or body is None:
                 continue
@@ -114,19 +115,31 @@ def _binds(ctx: Context, node: Node, name: str) -> bool:
 
 
 def _first_deref(ctx: Context, body: Node, name: str) -> Node | None:
+    """The first dereference of `name` in `body` before anything rebinds it (None: none).
+
+    Functions are not entered. A comprehension whose own variable is `name` is skipped; a
+    rebinding inside a comprehension ends the search of that comprehension only.
+    """
     deref = _DEREF[ctx.language]
-    skip = FUNCTION_TYPES[ctx.language] | _COMPREHENSIONS
-    for node in walk(body, skip=skip):
+    functions = FUNCTION_TYPES[ctx.language]
+    # (node, how many comprehensions it sits in below `body`), in pre-order.
+    stack = [(child, 0) for child in reversed(body.named_children)]
+    while stack:
+        ctx.check()
+        node, level = stack.pop()
         if _binds(ctx, node, name):
-            return None
+            if level == 0:
+                return None
+            while stack and stack[-1][1] >= level:  # the rest of that comprehension
+                stack.pop()
+            continue
         if node.type in _COMPREHENSIONS:
             clauses = [c for c in node.named_children if c.type == "for_in_clause"]
-            if any(_binds_target(ctx, c, name) for c in clauses):
-                continue  # its own variable shadows the name
-            found = _first_deref(ctx, node, name)
-            if found is not None:
-                return found
+            if not any(_binds_target(ctx, c, name) for c in clauses):  # else: its own variable
+                stack.extend((c, level + 1) for c in reversed(node.named_children))
             continue
+        if node.type not in functions:
+            stack.extend((c, level) for c in reversed(node.named_children))
         field = deref.get(node.type)
         if field is None:
             continue

@@ -45,11 +45,13 @@ class DuplicateKey(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report every key that an earlier key of the same literal equals."""
         for match in matches:
+            ctx.check()
             literal = first(match, "literal")
             if literal is None or literal.named_child_count < 2:
                 continue
             seen: dict[Any, Node] = {}
             for entry in literal.named_children:
+                ctx.check()
                 key_node = _key(entry)
                 if key_node is None:
                     continue

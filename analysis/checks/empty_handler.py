@@ -55,6 +55,7 @@ class EmptyHandler(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report handlers whose body has no statement and no comment."""
         for match in matches:
+            ctx.check()
             handler = first(match, "handler")
             if handler is None:
                 continue

@@ -117,6 +117,7 @@ class InconsistentNaming(Rule):
             return
         seen: dict[str, tuple[str, Node]] = {}
         for match in matches:
+            ctx.check()
             node = first(match, "def")
             if node is None:
                 continue

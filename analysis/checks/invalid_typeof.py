@@ -51,6 +51,7 @@ class InvalidTypeof(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report invalid typeof strings, with a fix for near misses."""
         for match in matches:
+            ctx.check()
             cmp, string = first(match, "cmp"), first(match, "name")
             if cmp is None or string is None or any(c.type == "escape_sequence"
                                                     for c in string.children):

@@ -53,6 +53,7 @@ class IsLiteral(Rule):
         """Report identity comparisons with literals; fix to equality."""
         seen: set[int] = set()
         for match in matches:
+            ctx.check()
             cmp = first(match, "cmp")
             if cmp is None or cmp.id in seen:
                 continue

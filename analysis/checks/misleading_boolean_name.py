@@ -69,6 +69,7 @@ class MisleadingBooleanName(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report boolean-named bindings of non-boolean values."""
         for match in matches:
+            ctx.check()
             name, value = first(match, "name"), first(match, "value")
             if name is None or value is None:
                 continue

@@ -64,6 +64,7 @@ class MutableDefault(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report mutable defaults, with an unsafe fix where the body allows one."""
         for match in matches:
+            ctx.check()
             param, name, value = first(match, "param"), first(match, "name"), first(match, "value")
             if param is None or name is None or value is None:
                 continue

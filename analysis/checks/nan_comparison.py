@@ -90,6 +90,7 @@ class NanComparison(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report NaN comparisons, with an is-NaN fix for equality operators."""
         for match in matches:
+            ctx.check()
             cmp, other, nan = first(match, "cmp"), first(match, "other"), first(match, "nan")
             if cmp is None or other is None or nan is None:
                 continue

@@ -72,6 +72,7 @@ class UnguardedDivision(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report divisions by unchecked parameters."""
         for match in matches:
+            ctx.check()
             use, name = first(match, "use"), first(match, "name")
             if use is None or name is None:
                 continue

@@ -58,6 +58,7 @@ class UnguardedIndex(Rule):
         """Report the first unguarded fixed-position index of each parameter."""
         reported: set[int] = set()
         for match in sorted(matches, key=lambda m: m["use"][0].start_byte):
+            ctx.check()
             use, name = first(match, "use"), first(match, "name")
             if use is None or name is None:
                 continue

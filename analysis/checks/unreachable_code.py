@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from analysis.checks._base import Context, Match, Rule, first, per_language, walk
+from analysis.checks._base import Context, Match, Rule, first, per_language
 from analysis.findings import Applicability, Edit, Finding, Fix
 
 _JS = "[(return_statement) (throw_statement) (break_statement) (continue_statement)] @stop"
@@ -80,6 +80,7 @@ class UnreachableCode(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report the dead statements after each terminator, with a deleting fix."""
         for match in matches:
+            ctx.check()
             stop = first(match, "stop")
             if stop is None:
                 continue
@@ -87,7 +88,7 @@ class UnreachableCode(Rule):
             if not dead:
                 continue
             if ctx.language == "python" and any(
-                n.type in _YIELD for d in dead for n in (d, *walk(d))
+                n.type in _YIELD for d in dead for n in (d, *ctx.walk(d))
             ):
                 continue  # `return` + `yield`: the idiom for an empty generator
             count = f"{len(dead)} statement{'s' if len(dead) > 1 else ''}"
@@ -103,6 +104,7 @@ def _dead_after(ctx: Context, stop: Node) -> list[Node]:
     dead: list[Node] = []
     node = stop.next_named_sibling
     while node is not None:
+        ctx.check()
         if ctx.language == "go" and node.type == "labeled_statement":
             break  # a label can be jumped to: what follows is reachable
         if node.type != "comment" and node.type not in live:
@@ -115,7 +117,7 @@ def _safety(ctx: Context, dead: list[Node]) -> Applicability:
     if ctx.language == "go":
         return Applicability.UNSAFE
     if ctx.language == "python":
-        risky = any(n.type in _PY_BINDING for d in dead for n in (d, *walk(d)))
+        risky = any(n.type in _PY_BINDING for d in dead for n in (d, *ctx.walk(d)))
     else:
         risky = any(d.type in _JS_DECLARATION or d.type == "export_statement" for d in dead)
     return Applicability.UNSAFE if risky else Applicability.SAFE

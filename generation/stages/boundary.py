@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 
 from tree_sitter import Node
 
@@ -19,10 +20,12 @@ from analysis.checks import analyze
 from analysis.checks._base import Context
 from analysis.checks._functions import FUNCTION_TYPES, params_of
 from analysis.document import Document
+from analysis.nodes import ancestors
 from analysis.syntax import Trial
 from generation.stages.structure import Hole
 
 RULES = {"SC101": "empty", "SC102": "zero", "SC103": "none", "SC104": "none"}
+MAX_CLIMB = 64  # levels looked up from the completion for the function whose body it wrote
 _RAISE = re.compile(rb"^\s*raise (ValueError|TypeError)\b", re.M)
 _EARLY_RETURN = re.compile(rb"^\s*if [^\n]*:\s*\n\s*return\b", re.M)
 
@@ -39,18 +42,31 @@ class BoundaryResult:
 def _written_functions(root: Node, start: int, end: int, language: str) -> list[Node]:
     """Functions whose whole body lies inside the completion [start, end)."""
     types = FUNCTION_TYPES.get(language, frozenset())
+
+    def written(node: Node) -> bool:
+        body = node.child_by_field_name("body")
+        stmts = [c for c in body.named_children if c.type != "comment"] if body else []
+        return bool(stmts) and stmts[0].start_byte >= start and stmts[-1].end_byte <= end
+
+    # Below the smallest node holding the completion, and the functions around it up to the
+    # nearest one (any outer function's body holds that one's header, which precedes `start`).
+    # Not a walk from the root: in deeply nested code the path down is long.
+    cover = root.descendant_for_byte_range(start, end) or root
     out: list[Node] = []
-    stack = [root]
+    for node in islice(ancestors(cover, root), MAX_CLIMB):
+        if node.type in types:
+            if written(node):
+                out.append(node)
+            break
+    stack = [cover]
     while stack:
         node = stack.pop()
         if node.end_byte <= start or node.start_byte >= end:
             continue
-        if node.type in types:
-            body = node.child_by_field_name("body")
-            stmts = [c for c in body.named_children if c.type != "comment"] if body else []
-            if stmts and stmts[0].start_byte >= start and stmts[-1].end_byte <= end:
-                out.append(node)
+        if node.type in types and written(node):
+            out.append(node)
         stack.extend(node.children)
+    out.sort(key=lambda n: (-n.end_byte, n.start_byte))  # outer first, later siblings first
     return out
 
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Literal
 
 from analysis.document import Document
+from analysis.hole import MAX_ANCESTORS
+from analysis.nodes import lineage
 from analysis.syntax import Trial, TrialParser
 
 HoleKind = Literal["line", "expression", "block"]
@@ -114,14 +117,16 @@ def _in_comment_or_string(doc: Document, offset: int) -> bool:
     """True when the cursor sits inside (or at the end of) a comment or a string literal."""
     if doc.tree is None or offset == 0:
         return False
-    node = doc.tree.root_node.descendant_for_byte_range(offset - 1, offset - 1)
-    while node is not None:
+    root = doc.tree.root_node
+    leaf = root.descendant_for_byte_range(offset - 1, offset - 1)
+    if leaf is None:
+        return False
+    for node in islice(lineage(leaf, root), MAX_ANCESTORS):  # literals are near the leaves
         if "comment" in node.type:
             return True
         if node.type in ("string", "string_literal", "template_string", "raw_string_literal",
                          "interpreted_string_literal", "string_content"):
             return node.start_byte < offset < node.end_byte
-        node = node.parent
     return False
 
 

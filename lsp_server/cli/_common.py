@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.document import Document
+from analysis.files import CONFIG_MAX_BYTES, read_bounded
 from analysis.settings import Settings, merge_settings, pyproject_settings
 from analysis.workspace import read_source
 
@@ -54,9 +55,12 @@ def project_settings(start: str | Path) -> Settings:
     for folder in [here, *here.parents] if here.is_dir() else here.parents:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
+            read = read_bounded(candidate, CONFIG_MAX_BYTES)
+            if read.data is None:
+                raise CliError(f"cannot read settings: {read.problem}")
             try:
-                data: dict[str, Any] = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+                data: dict[str, Any] = tomllib.loads(read.data.decode("utf-8"))
+            except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise CliError(f"{candidate}: cannot read settings: {exc}") from exc
             section = data.get("tool", {}).get("stagecoder")
             if section is None:

@@ -11,6 +11,7 @@ import msgspec
 
 from generation.engine import CompletionEngine
 from generation.models import model_factory
+from generation.pipeline import Candidate
 from lsp_server.cli._common import (
     CliError,
     add_position_args,
@@ -18,6 +19,15 @@ from lsp_server.cli._common import (
     offset_of,
     project_settings,
 )
+
+EPILOG = """\
+exit status:
+  0  a completion was printed
+  1  no completion: every candidate was dropped by the stages (the reasons, one line per
+     candidate, go to stderr), or nothing was sent because the file is kept from the model
+  2  an error: the file cannot be read, the position is outside it, the settings are invalid,
+     or the model server is unreachable, too slow or answers garbage
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Ask the completion model for FILE at LINE:COL (1-based), run the stages "
         "and print the completion. Settings come from the nearest pyproject.toml "
         "[tool.stagecoder]; --url and --model override the completion endpoint.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_position_args(p)
     p.add_argument("--url", help="completion endpoint URL (default: settings, else loopback)")
@@ -38,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the completion; exit 1 when there is none, 2 on errors."""
+    """Print the completion; exit 1 (with the reasons on stderr) when there is none, 2 on errors."""
     try:
         doc = load_document(args.file)
         offset = offset_of(doc, args.line, args.col)
@@ -70,7 +81,32 @@ def run(args: argparse.Namespace) -> int:
         }, indent=2, ensure_ascii=False))
     elif outcome.text:
         print(outcome.text)
-    return 0 if outcome.text else 1
+    if outcome.text:
+        return 0
+    for line in why_nothing(engine, doc, offset, outcome.candidates):
+        print(line, file=sys.stderr)
+    return 1
+
+
+def why_nothing(engine: CompletionEngine, doc, offset: int,
+                candidates: list[Candidate]) -> list[str]:
+    """Lines telling why no completion came: the stages' decisions, one line per candidate."""
+    if not candidates:
+        # The engine sends nothing for a file kept from the model; say which rule keeps it.
+        excluded = engine.context_builder().build(doc.snapshot(), offset).excluded
+        return [f"stagecoder: no completion: nothing was sent to the model"
+                f"{f' ({excluded})' if excluded else ''}"]
+    lines = [f"stagecoder: no completion: the stages dropped all {len(candidates)} "
+             f"candidate{'s' if len(candidates) != 1 else ''}"]
+    for i, cand in enumerate(candidates, 1):
+        steps = "; ".join(f"{d.stage} {d.action}: {d.detail}" for d in cand.decisions)
+        lines.append(f"  candidate {i} {_excerpt(cand.raw)}: {steps or 'no decision'}")
+    return lines
+
+
+def _excerpt(raw: str, limit: int = 40) -> str:
+    """A raw model output as a short one-line Python string literal."""
+    return repr(raw if len(raw) <= limit else raw[:limit] + "…")
 
 
 def vars_of(decision) -> dict[str, str]:

@@ -12,6 +12,11 @@ from generation.errors import ModelServerError
 SERVE_EPILOG = """\
 Arguments that stagecoder does not know are passed to vLLM unchanged, e.g.
   stagecoder model serve deepseek-ai/deepseek-coder-1.3b-base --port 8001 --enforce-eager
+
+Ctrl-C, SIGTERM and SIGHUP stop vLLM and every process it started (exit 0); if this command
+is killed, a watchdog stops them. Needs vLLM: pip install -e '.[cpu]' (CPU hosts) or
+pip install -e '.[vllm]' (GPU hosts). Exit status: 1 when vLLM could not start, vLLM's own
+when it stops by itself, 2 for bad usage or a missing vLLM.
 """
 
 
@@ -72,7 +77,7 @@ def _split_vllm_args(args: argparse.Namespace) -> list[str]:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Start vLLM, print its URL when healthy, stop it on Ctrl-C."""
+    """Start vLLM, print its URL when healthy, stop it on Ctrl-C, SIGTERM or SIGHUP."""
     from generation import serving  # keeps `stagecoder --help` fast
 
     extra = _split_vllm_args(args)
@@ -95,16 +100,24 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:
         return serving.serve(opts, startup_timeout=args.startup_timeout, on_ready=ready)
+    except serving.MissingDependency as exc:
+        print(f"stagecoder: {exc}", file=sys.stderr)
+        return 2
     except ModelServerError as exc:
         print(f"stagecoder: {exc}", file=sys.stderr)
         return 1
 
 
 def run_make_tiny(args: argparse.Namespace) -> int:
-    """Write the tiny checkpoint and print its directory."""
-    from generation.tiny import make_tiny
+    """Write the tiny checkpoint and print its directory; exit 2 with one line if it cannot."""
+    from generation.serving import MissingDependency
+    from generation.tiny import CheckpointTargetError, make_tiny
 
-    print(make_tiny(args.directory, seed=args.seed))
+    try:
+        print(make_tiny(args.directory, seed=args.seed))
+    except (MissingDependency, CheckpointTargetError) as exc:
+        print(f"stagecoder: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -24,8 +24,9 @@ exit status:
   0  every path was reviewed and there are no findings (after --fix: none remain)
   1  every path was reviewed and there are findings
   2  something failed: a path does not exist or could not be read (permission, binary file,
-     over the size limit, symlink loop), the configuration is invalid, or the review itself
-     failed. 2 wins over 1. Findings are still reported for the files that were reviewed.
+     over the size limit, a line over 20,000 characters, symlink loop, a FIFO, socket or
+     device), the configuration is invalid, or the review itself failed. 2 wins over 1.
+     Findings are still reported for the files that were reviewed.
      Invalid UTF-8 is a warning (the file is reviewed with U+FFFD), not a failure; so is a
      model server that cannot be reached with --model (explanations are skipped).
 
@@ -34,6 +35,7 @@ configuration:
   that file's directory), per-path-ignores ({"glob" = ["SC2"]}); also under
   [tool.stagecoder.review]. --select/--ignore/--exclude add to it. Codes may be prefixes
   ("SC1" = all boundary rules, "ALL"). `# stagecoder: ignore[SC101]` on a line suppresses it.
+  max-file-bytes (under [tool.stagecoder], default 5000000): larger files are skipped.
 """
 
 
@@ -158,6 +160,7 @@ def _explain(results: list[FileResult], settings: Settings, limit: int
     """Explanations from the chat model; never fails the run (a message says what was skipped)."""
     import asyncio
 
+    from analysis.files import read_bounded
     from analysis.languages import spec_for
     from generation.client import ModelClient
     from generation.errors import ModelError
@@ -166,9 +169,10 @@ def _explain(results: list[FileResult], settings: Settings, limit: int
     items: list[Item] = []
     total = sum(len(r.findings) for r in results)
     for result in results:
-        try:
-            source = Path(result.path).read_bytes() if result.findings else b""
-        except OSError:
+        if not result.findings:
+            continue
+        source = read_bounded(result.path, settings.max_file_bytes).data
+        if source is None:  # gone or changed into something unreadable since it was reviewed
             continue
         spec = spec_for(None, result.path)
         for i, f in enumerate(result.findings):

@@ -47,7 +47,7 @@ def quick_fixes(ls: StagecoderServer, params: types.CodeActionParams) -> list[ty
     doc = ls.documents.get(params.text_document.uri)
     actions = []
     for diagnostic in params.context.diagnostics:
-        found = diagnostic_fix(diagnostic)
+        found = diagnostic_fix(diagnostic, doc, ls.encoding)
         if found is None:
             continue
         version, title, safe, edits = found

@@ -1,8 +1,10 @@
 """workspace/executeCommand: inspection commands for users debugging what the server holds.
 
 `stagecoder.documentState` returns a document's version, language, size, a hash of its text and
-its syntax tree (like "Show Syntax Tree" in other language servers); `stagecoder.showSettings`
-returns the settings in force after merging every source.
+its syntax tree (like "Show Syntax Tree" in other language servers) as an s-expression of at most
+SYNTAX_TREE_CHARS characters, built without recursion (tree-sitter's own `str(node)` recurses in
+C and crashes the server on a 30,000-deep document); `syntaxTreeTruncated` says when it was cut.
+`stagecoder.showSettings` returns the settings in force after merging every source.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from typing import Any
 import msgspec
 from lsprotocol import types
 
+from analysis.nodes import sexp
+
 # A runtime import (not TYPE_CHECKING): pygls resolves command handlers' annotations.
 from lsp_server.server import StagecoderServer
 
 DOCUMENT_STATE = "stagecoder.documentState"
 SHOW_SETTINGS = "stagecoder.showSettings"
 STATS = "stagecoder.stats"
+SYNTAX_TREE_CHARS = 200_000
 
 
 def register(server: StagecoderServer) -> None:
@@ -32,6 +37,7 @@ def register(server: StagecoderServer) -> None:
             ls.log(f"stagecoder: {DOCUMENT_STATE}: {uri!r} is not an open document.",
                    types.MessageType.Warning)
             return None
+        tree, cut = sexp(doc.tree.root_node, SYNTAX_TREE_CHARS) if doc.tree else (None, False)
         return {
             "uri": doc.uri,
             "version": doc.version,
@@ -41,7 +47,8 @@ def register(server: StagecoderServer) -> None:
             "sha256": hashlib.sha256(doc.source).hexdigest(),
             "tooLarge": doc.too_large,
             "hasErrors": doc.has_errors(),
-            "syntaxTree": str(doc.tree.root_node) if doc.tree is not None else None,
+            "syntaxTree": tree,
+            "syntaxTreeTruncated": cut,
         }
 
     @server.command(SHOW_SETTINGS)

@@ -45,7 +45,8 @@ async def staged_text(ls: StagecoderServer, uri: str, position: types.Position) 
     if previous is not None and not previous.done():
         previous.cancel()  # superseded: its stream closes and vLLM aborts it
     ls.inflight[uri] = inner
-    status.send(ls, "working", "generating a completion")
+    shown = status.reporter(ls)
+    shown.begin()  # "working" only if this takes a while (see lsp_server/status.py)
     try:
         outcome = await inner
     except asyncio.CancelledError:
@@ -61,6 +62,7 @@ async def staged_text(ls: StagecoderServer, uri: str, position: types.Position) 
                      "details in the server log.", types.MessageType.Error)
         return None
     finally:
+        shown.end()
         if ls.inflight.get(uri) is inner:
             del ls.inflight[uri]
     if outcome.error is not None:

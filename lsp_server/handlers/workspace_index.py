@@ -39,7 +39,8 @@ BATCH = 64  # files per worker-thread call while building
 
 def register(server: StagecoderServer) -> None:
     """Create `server.index` and register the index's lifecycle and file-event handlers."""
-    server.index = SymbolIndex(server.settings.context.exclude)  # type: ignore[attr-defined]
+    server.index = SymbolIndex(server.settings.context.exclude,  # type: ignore[attr-defined]
+                               max_file_bytes=server.settings.max_file_bytes)
     server.index_ready = asyncio.Event()  # type: ignore[attr-defined]
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -176,7 +177,7 @@ async def on_initialized(ls: StagecoderServer, params: types.InitializedParams) 
 
 async def _build(ls: StagecoderServer) -> None:
     roots = workspace_roots(ls)
-    index = SymbolIndex(ls.settings.context.exclude)
+    index = SymbolIndex(ls.settings.context.exclude, max_file_bytes=ls.settings.max_file_bytes)
     ls.index = index  # type: ignore[attr-defined]
     if not roots:
         ls.index_ready.set()  # type: ignore[attr-defined]

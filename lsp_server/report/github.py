@@ -22,12 +22,14 @@ def _property(text: str) -> str:
 
 
 def render(results: Sequence[FileResult], explanations: Explanations, **_: object) -> str:
-    """One `::level file=...,line=...::message` command per finding (and per unreviewed file)."""
+    """One `::level file=...,line=...::message` command per finding and per file message."""
     lines: list[str] = []
     for result in results:
         if result.problem:
             lines.append(f"::error file={_property(result.path)},title=stagecoder::"
                          f"{_data(result.problem)}")
+        lines.extend(f"::warning file={_property(result.path)},title=stagecoder::{_data(note)}"
+                     for note in result.notes)
         for i, f in enumerate(result.findings):
             rule = rule_for(f.code)
             title = f"{f.code} {rule.name}" if rule else f.code

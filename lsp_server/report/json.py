@@ -1,4 +1,10 @@
-"""The JSON format: an array of findings, each with file, positions, fix and any explanation."""
+"""The JSON format: the findings, each with file, positions, fix and any explanation, plus the
+per-file errors (files not reviewed: exit status 2) and warnings (files reviewed with a remark).
+
+    {"findings": [{"code", "message", "severity", "filename", "location", "endLocation", "fix",
+                   "explanation", "suggestion"}, ...],
+     "errors": [{"filename", "message"}, ...], "warnings": [{"filename", "message"}, ...]}
+"""
 
 from __future__ import annotations
 
@@ -25,14 +31,35 @@ class JsonFinding(msgspec.Struct, rename="camel", frozen=True):
     suggestion: str | None = None
 
 
+class JsonFileMessage(msgspec.Struct, rename="camel", frozen=True):
+    """An error or warning about one file: the sentence stderr shows, and the file it is about."""
+
+    filename: str
+    message: str
+
+
+class JsonReport(msgspec.Struct, rename="camel", frozen=True):
+    """The whole report: findings, then what went wrong (errors) or deserves a note (warnings)."""
+
+    findings: list[JsonFinding]
+    errors: list[JsonFileMessage]
+    warnings: list[JsonFileMessage]
+
+
 def render(results: Sequence[FileResult], explanations: Explanations, **_: object) -> str:
-    """A JSON array, pretty-printed, in the order of the results."""
-    out: list[JsonFinding] = []
+    """A JSON object, pretty-printed, everything in the order of the results."""
+    findings: list[JsonFinding] = []
+    errors: list[JsonFileMessage] = []
+    warnings: list[JsonFileMessage] = []
     for result in results:
+        if result.problem:
+            errors.append(JsonFileMessage(result.path, result.problem))
+        warnings.extend(JsonFileMessage(result.path, note) for note in result.notes)
         for i, f in enumerate(result.findings):
             note = explanations.get((result.path, i))
-            out.append(JsonFinding(
+            findings.append(JsonFinding(
                 f.code, f.message, f.severity, result.path, f.location, f.end_location, f.fix,
                 note.explanation if note else None, note.suggestion if note else None,
             ))
-    return msgspec.json.format(msgspec.json.encode(out), indent=2).decode() + "\n"
+    report = JsonReport(findings, errors, warnings)
+    return msgspec.json.format(msgspec.json.encode(report), indent=2).decode() + "\n"

@@ -1,8 +1,10 @@
 """The SARIF 2.1.0 format: one run, every rule described, results with regions and fixes.
 
 Columns are counted in code points (`columnKind: unicodeCodePoints`); fix regions use byte
-offsets, which SARIF allows alongside line/column regions. Files that could not be reviewed
-become `toolExecutionNotifications` of level error, and make `executionSuccessful` false.
+offsets, which SARIF allows alongside line/column regions. Per-file messages become
+`toolExecutionNotifications` in the invocation, each with the file's location: files that could
+not be reviewed are level error (and make `executionSuccessful` false), remarks such as invalid
+UTF-8 are level warning.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def render(results: Sequence[FileResult], explanations: Explanations, *,
         _result(result.path, f, index, explanations.get((result.path, i)))
         for result in results for i, f in enumerate(result.findings)
     ]
-    problems = [r.problem for r in results if r.problem]
+    notifications = [_notification(r.path, "error", r.problem) for r in results if r.problem]
+    notifications += [_notification(r.path, "warning", note) for r in results for note in r.notes]
     run: dict[str, Any] = {
         "tool": {"driver": {
             "name": "stagecoder",
@@ -42,10 +45,8 @@ def render(results: Sequence[FileResult], explanations: Explanations, *,
         }},
         "columnKind": "unicodeCodePoints",
         "invocations": [{
-            "executionSuccessful": not problems,
-            "toolExecutionNotifications": [
-                {"level": "error", "message": {"text": p}} for p in problems
-            ],
+            "executionSuccessful": not any(r.problem for r in results),
+            "toolExecutionNotifications": notifications,
         }],
         "results": sarif_results,
     }
@@ -72,6 +73,11 @@ def _artifact(path: str) -> dict[str, str]:
     if posix.startswith("/"):
         return {"uri": "file://" + quote(posix)}
     return {"uri": quote(posix), "uriBaseId": "%SRCROOT%"}
+
+
+def _notification(path: str, level: str, text: str) -> dict[str, Any]:
+    return {"level": level, "message": {"text": text},
+            "locations": [{"physicalLocation": {"artifactLocation": _artifact(path)}}]}
 
 
 def _result(path: str, f: Finding, index: dict[str, int], note: Any) -> dict[str, Any]:

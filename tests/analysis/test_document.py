@@ -137,3 +137,71 @@ def test_random_incremental_edits_match_full_parse(encoding, language, data):
     assert _nodes(doc.tree.root_node) == _nodes(fresh.tree.root_node)
     assert doc.line_count == fresh.line_count
     assert all(doc.line_text(i) == fresh.line_text(i) for i in range(doc.line_count))
+
+
+# ---------------------------------------------------------------------- the position codec
+
+SURROGATE_TEXT = "    return\n    print('dead')\n\udc00x"
+
+
+def _units(text: str, encoding: str) -> int:
+    """Position units of a str, counted by Python's codecs (the oracle for the codec)."""
+    if encoding == "utf-8":
+        return len(text.encode("utf-8", "surrogatepass"))
+    if encoding == "utf-16":
+        return len(text.encode("utf-16-le", "surrogatepass")) // 2
+    return len(text)
+
+
+def _lines(text: str) -> list[str]:
+    return BREAK.split(text)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_lone_surrogate_counts_one_unit(encoding):
+    doc = Document("file:///s.py", SURROGATE_TEXT, "python")
+    end = doc.position_at(len(doc.source), encoding)
+    # The last line is "\udc00x": 2 UTF-16 units, 2 code points, 3 + 1 UTF-8 bytes.
+    assert (end.line, end.character) == (2, {"utf-8": 4, "utf-16": 2, "utf-32": 2}[encoding])
+    assert doc.offset_at(2, end.character, encoding) == (len(doc.source), False)
+    x = doc.source.index(b"x")
+    assert doc.offset_at(2, 1 if encoding != "utf-8" else 3, encoding) == (x, False)
+    assert (doc.position_at(x, encoding).line, doc.position_at(x, encoding).character) == (
+        2, 1 if encoding != "utf-8" else 3)
+
+
+CODEC_ALPHABET = st.sampled_from(["a", " ", "\n", "\r\n", "\r", "é", "中", "😀", "\udc00",
+                                  "\ud800", "\udfff", "\ud83d", "x\u0301"])
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(CODEC_ALPHABET, max_size=30), probes=st.lists(
+    st.tuples(st.integers(-2, 12), st.integers(-2, 40)), min_size=1, max_size=20))
+def test_codec_round_trips_and_stays_inside_the_line(encoding, parts, probes):
+    text = "".join(parts)
+    doc = Document("file:///r.txt", text, None)
+    lines = _lines(text)
+    assert doc.line_count == len(lines)
+    lengths = [_units(line, encoding) for line in lines]
+    for line, content in enumerate(lines):
+        # Every character boundary the oracle knows is a position that round-trips exactly.
+        boundaries = {_units(content[:i], encoding) for i in range(len(content) + 1)}
+        for character in boundaries:
+            offset, clamped = doc.offset_at(line, character, encoding)
+            assert not clamped
+            pos = doc.position_at(offset, encoding)
+            assert (pos.line, pos.character) == (line, character)
+    for line, character in probes:
+        offset, clamped = doc.offset_at(line, character, encoding)
+        pos = doc.position_at(offset, encoding)
+        assert 0 <= pos.line < len(lines)
+        assert 0 <= pos.character <= lengths[pos.line]
+        if not clamped:
+            assert (pos.line, pos.character) == (line, character)
+    for offset in range(len(doc.source) + 1):
+        pos = doc.position_at(offset, encoding)
+        assert 0 <= pos.character <= lengths[pos.line]
+        back, clamped = doc.offset_at(pos.line, pos.character, encoding)
+        assert not clamped and back <= offset
+        assert doc.position_at(back, encoding) == pos

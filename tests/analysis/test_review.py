@@ -12,6 +12,7 @@ import analysis.review as review_mod
 from analysis.review import FileResult, Project, load_project, review_file, review_paths
 from analysis.settings import ReviewSettings
 from analysis.walk import discover
+from tests.fakes.bad_files import build_bad_tree, make_fifo, make_socket
 
 BAD = 'def f(list):\n    return list is "x"\n'
 
@@ -67,6 +68,31 @@ def test_bad_paths_each_get_one_clear_problem(tmp_path: Path) -> None:
     assert sorted(f.path for f in found if not f.problem) == ["ok.py", "sub/x.py"]
 
 
+@pytest.mark.timeout(60)
+def test_fifos_sockets_and_devices_are_reported_by_the_walk_not_read(tmp_path: Path) -> None:
+    bad = build_bad_tree(tmp_path, unreadable=False)
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    make_fifo(tmp_path / "pipe")  # no source-file name: not ours to mention, like a README
+    make_socket(tmp_path / "agent.sock")
+    found = {f.path: f.problem for f in _found(tmp_path)}
+    walked = {b.name: b.message for b in bad if b.walked and b.kind != "huge_line"}
+    assert found == {**walked, "huge_line.js": None, "ok.py": None}  # the reader sees huge_line
+    named = {f.path: f.problem for f in _found(tmp_path, [b.name for b in bad])}
+    assert named == {b.name: None if b.kind == "huge_line" else b.message for b in bad}
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_gitignore_or_pyproject_never_blocks(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    make_fifo(tmp_path / ".gitignore")
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    assert [f.path for f in _found(tmp_path)] == ["ok.py"]
+    make_fifo(tmp_path / "settings.toml")
+    project = load_project(tmp_path, tmp_path / "settings.toml")
+    assert project.problems == [f"{tmp_path}/settings.toml: skipped, a FIFO (named pipe), "
+                                "not a regular file"]
+
+
 def test_explicit_files_are_reviewed_even_when_excluded(tmp_path: Path) -> None:
     _tree(tmp_path, {"node_modules/m.js": "x"})
     found = _found(tmp_path, ["node_modules/m.js"])
@@ -74,7 +100,7 @@ def test_explicit_files_are_reviewed_even_when_excluded(tmp_path: Path) -> None:
 
 
 def test_bad_files_are_reported_not_raised(tmp_path: Path) -> None:
-    review = ReviewSettings(max_file_bytes=1_000_000)
+    review = ReviewSettings()
     (tmp_path / "bin.py").write_bytes(b"\x00\x01binary")
     (tmp_path / "latin.py").write_bytes(b'name = "caf\xe9"\nif name is "x": pass\n')
     with open(tmp_path / "huge.py", "wb") as handle:  # sparse: 50 MB without writing them
@@ -85,8 +111,9 @@ def test_bad_files_are_reported_not_raised(tmp_path: Path) -> None:
     latin = review_file(str(tmp_path / "latin.py"), review, tmp_path)
     assert latin.problem is None and "invalid UTF-8" in latin.notes[0]
     assert [f.code for f in latin.findings] == ["SC305"]
-    huge = review_file(str(tmp_path / "huge.py"), review, tmp_path)
-    assert huge.problem and "50.0 MB is over the 1.0 MB limit" in huge.problem
+    huge = review_file(str(tmp_path / "huge.py"), review, tmp_path, max_file_bytes=1_000_000)
+    assert huge.problem == f"{tmp_path}/huge.py: skipped, 50.0 MB is over the 1.0 MB limit " \
+                           "(maxFileBytes)"
     text = review_file(str(tmp_path / "notes.txt"), review, tmp_path)
     assert text.problem is None and "no grammar" in text.notes[0]
 

@@ -6,12 +6,15 @@
 - STAGECODER_FAKE_LOG: a file that gets one line per stream opened and per stream closed,
   so tests can see that a cancelled request's stream was closed.
 `down` raises ModelUnavailable like a server that is not running.
+`recording` is `scripted` that also appends every prompt it is sent, as one JSON string per line,
+to the file named by STAGECODER_RECORD_PROMPTS (what a model server would have received).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator
 
@@ -84,3 +87,24 @@ class BrokenModel:
 def broken(settings: Settings) -> BrokenModel:
     """Factory for STAGECODER_MODEL_FACTORY=tests.fakes.models:broken."""
     return BrokenModel()
+
+
+class RecordingModel(ScriptedModel):
+    """A scripted model that writes down every prompt before it streams."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    @contextlib.asynccontextmanager
+    async def stream(self, prompt: str, *, n: int, max_tokens: int
+                     ) -> AsyncIterator[AsyncIterator[Delta]]:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(prompt) + "\n")
+        async with super().stream(prompt, n=n, max_tokens=max_tokens) as pieces:
+            yield pieces
+
+
+def recording(settings: Settings) -> RecordingModel:
+    """Factory for STAGECODER_MODEL_FACTORY=tests.fakes.models:recording."""
+    return RecordingModel(os.environ["STAGECODER_RECORD_PROMPTS"])

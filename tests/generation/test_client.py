@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import socket
 import subprocess
 import sys
@@ -12,17 +14,26 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 
 from analysis.settings import EndpointSettings
-from generation.client import ChatMessage, ConnectionPools, ModelClient, base_url
+from generation.client import (
+    DEFAULT_LIMITS,
+    ChatMessage,
+    ConnectionPools,
+    ModelClient,
+    base_url,
+)
 from generation.errors import (
     ModelHTTPError,
     ModelProtocolError,
     ModelTimeout,
     ModelUnavailable,
 )
+from generation.models import VllmCompletionModel
+from tests.fakes.openai_server import DEFAULT_TEXT, FakeModelServer
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -507,3 +518,221 @@ async def test_closed_stream_stops_iterating(fake) -> None:
         never_opened = client.stream_complete("x")
         await never_opened.aclose()
         assert [piece async for piece in never_opened] == []
+
+
+# --- every way a stream ends releases its connection (issue 18) -------------------------------
+# The pool's own counters are the witness: `counts()["active"]` must be 0 as soon as the close
+# returns, and the fake server's count of open sockets must stay within the keep-alive bound.
+
+UNIT = "    return radius * 2\n\ndef next_one():\n"  # the last piece completes the unit
+
+
+def fake_settings(url: str, **kw: object) -> EndpointSettings:
+    return settings(url, **{"first_token_timeout": 2.0, "total_timeout": 3.0, "max_tokens": 32,
+                            **kw})
+
+
+def in_use(client: ModelClient) -> int:
+    return client.pools.counts(client.url)["active"]
+
+
+@contextlib.asynccontextmanager
+async def served(client: dict | None = None, **behaviour: object
+                 ) -> AsyncIterator[tuple[FakeModelServer, ModelClient]]:
+    """A fake model server with `behaviour` and a client (with `client` settings) for it."""
+    server = FakeModelServer(**behaviour)  # type: ignore[arg-type]
+    async with server, ModelClient(fake_settings(server.url, **(client or {}))) as model_client:
+        yield server, model_client
+
+
+async def test_unit_complete_with_end_of_stream_releases_both_connections() -> None:
+    # The leak's trigger: the piece that completes the unit arrives with finish_reason, usage
+    # and [DONE]; the consumer leaves at once and the pumps are cancelled while the body ends.
+    async with FakeModelServer(mode="unit_end", text=UNIT) as server:
+        model = VllmCompletionModel(fake_settings(server.url))
+        try:
+            for _ in range(40):
+                text = ""
+                async with model.stream("def area(radius):\n", n=2, max_tokens=32) as deltas:
+                    async for delta in deltas:
+                        if delta.index == 0:
+                            text += delta.text
+                        if text.endswith("():\n"):
+                            break  # the unit is complete: leave like the pipeline does
+                assert text == UNIT
+                assert model.connection_counts()["active"] == 0
+            assert model.connection_counts()["idle"] <= 2
+            assert server.open <= 2  # reused, not one socket per request
+        finally:
+            await model.aclose()
+
+
+@pytest.mark.parametrize("mode", ["trickle", "unit_end"])
+async def test_cancel_at_any_moment_releases_the_connection(mode: str) -> None:
+    # Cancels land before the request is sent, while waiting for headers, between pieces,
+    # during the last piece and while the connection is being returned: none may leak.
+    rng = random.Random(18)
+    async with served(mode=mode, text=UNIT, piece_chars=2, delay=0.002) as (server, client):
+        for _ in range(120):
+            task = asyncio.create_task(client.stream_complete("x").read())
+            await asyncio.sleep(rng.uniform(0, 0.04))
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert in_use(client) == 0
+        assert await client.stream_complete("x").read() == UNIT  # still serving
+        assert server.open <= DEFAULT_LIMITS.max_keepalive_connections
+
+
+async def test_cancel_twice_while_closing_still_releases() -> None:
+    # A second cancellation (a cancel after a supersede) must not interrupt the release.
+    rng = random.Random(7)
+    async with served(mode="unit_end", text=UNIT, piece_chars=2) as (_, client):
+        for _ in range(60):
+            task = asyncio.create_task(client.stream_complete("x").read())
+            await asyncio.sleep(rng.uniform(0, 0.01))
+            task.cancel()
+            await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            for _ in range(100):  # the owned exchange finishes on its own
+                if in_use(client) == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert in_use(client) == 0
+
+
+async def test_supersede_closes_the_older_stream_and_reaches_the_server() -> None:
+    async with FakeModelServer(mode="hang") as server:
+        model = VllmCompletionModel(fake_settings(server.url, first_token_timeout=5.0))
+        try:
+            async def consume() -> None:
+                async with model.stream("p", n=2, max_tokens=8) as deltas:
+                    async for _ in deltas:
+                        pass
+
+            older = asyncio.create_task(consume())
+            for _ in range(200):
+                if server.completions == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.open == 2
+            t0 = asyncio.get_running_loop().time()
+            older.cancel()  # what a newer request for the same document does
+            with pytest.raises(asyncio.CancelledError):
+                await older
+            assert model.connection_counts() == {"active": 0, "idle": 0}
+            for _ in range(100):
+                if server.client_closed == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.client_closed == 2  # vLLM would abort both requests
+            assert max(server.close_times) - t0 < 1.0
+            assert server.open == 0
+        finally:
+            await model.aclose()
+
+
+@pytest.mark.parametrize(("mode", "error", "reused"), [
+    ("slow_first", ModelTimeout, False),  # first-token deadline
+    ("hang", ModelTimeout, False),  # headers, then nothing
+    ("http500", ModelHTTPError, True),  # a whole error answer: the connection stays usable
+    ("garbage", ModelProtocolError, False),
+    ("close_mid", ModelUnavailable, False),
+])
+async def test_failed_stream_releases_the_connection(mode, error, reused) -> None:
+    async with served(mode=mode, first_delay=2.0,
+                      client=dict(first_token_timeout=0.3)) as (server, client):
+        for _ in range(3):
+            with pytest.raises(error):
+                await client.stream_complete("x").read()
+            assert in_use(client) == 0
+        for _ in range(100):
+            if server.open <= int(reused):
+                break
+            await asyncio.sleep(0.01)
+        assert server.open == int(reused)
+        assert server.accepted == (1 if reused else 3)
+
+async def test_total_deadline_mid_stream_releases_the_connection() -> None:
+    async with served(mode="trickle", text="a" * 400, piece_chars=1, delay=0.01,
+                      client=dict(total_timeout=0.4)) as (server, client):
+        with pytest.raises(ModelTimeout) as info:
+            await client.stream_complete("x").read()
+        assert info.value.which == "total"
+        assert in_use(client) == 0
+        for _ in range(100):
+            if server.open == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert server.client_closed == 1 and server.open == 0
+
+
+async def test_cancelled_whole_requests_release_the_connection() -> None:
+    rng = random.Random(3)
+    async with served() as (server, client):
+        for _ in range(80):
+            task = asyncio.create_task(client.health())
+            await asyncio.sleep(rng.uniform(0, 0.005))
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            for _ in range(100):
+                if in_use(client) == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert in_use(client) == 0
+        await client.health()
+        assert server.open <= DEFAULT_LIMITS.max_keepalive_connections
+
+
+async def test_pool_size_and_keepalive_are_bounded() -> None:
+    limits = httpx.Limits(max_connections=3, max_keepalive_connections=2, keepalive_expiry=0.3)
+    async with FakeModelServer(mode="trickle", text="abcdef", piece_chars=1, delay=0.02
+                               ) as server:
+        pools = ConnectionPools(limits=limits)
+        client = ModelClient(fake_settings(server.url), pools=pools)
+        try:
+            texts = await asyncio.gather(*(client.stream_complete("x").read() for _ in range(5)))
+            assert texts == ["abcdef"] * 5
+            assert server.peak == 3  # the other two waited for a free connection
+            assert pools.counts(client.url) == {"active": 0, "idle": 2}
+            assert server.open == 2  # the surplus idle connection was closed on release
+            released = asyncio.get_running_loop().time()
+            # No request follows: the sweep, not the next request, closes the idle sockets.
+            for _ in range(300):
+                if server.open == 0:
+                    break
+                await asyncio.sleep(0.01)
+            waited = asyncio.get_running_loop().time() - released
+            assert server.open == 0 and pools.counts(client.url) == {"active": 0, "idle": 0}
+            assert 0.3 - 0.05 <= waited < 0.3 + SLACK
+            assert await client.stream_complete("x").read() == "abcdef"  # a fresh connection
+        finally:
+            await pools.aclose()
+
+
+def test_default_limits_are_the_documented_ones() -> None:
+    assert (DEFAULT_LIMITS.max_connections, DEFAULT_LIMITS.max_keepalive_connections,
+            DEFAULT_LIMITS.keepalive_expiry) == (32, 8, 4.0)
+    assert ConnectionPools().limits is DEFAULT_LIMITS
+
+
+async def test_fake_model_server_runs_as_a_subprocess() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--mode", "unit_end",
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        port = int(await asyncio.wait_for(proc.stdout.readline(), 30))
+        url = f"http://127.0.0.1:{port}"
+        async with ModelClient(fake_settings(url, model="")) as client:
+            assert await client.model_name() == "fake-deepseek"
+            assert await client.stream_complete("x").read() == DEFAULT_TEXT
+            async with httpx.AsyncClient(base_url=url) as raw:
+                stats = (await raw.get("/fake/stats")).json()
+        assert stats["completions"] == 1 and stats["open"] == 1  # the client's kept connection
+    finally:
+        proc.kill()
+        await proc.wait()

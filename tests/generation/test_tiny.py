@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from generation import tiny
 from lsp_server.cli import main
+from tests.generation.test_serving import run_without
+
+# Writing weights needs torch and safetensors (the cpu extra); the CLI checks that first.
+needs_torch = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("torch", "safetensors")),
+    reason="needs torch and safetensors (pip install -e '.[cpu]')")
 
 SPECIALS = {
     "<\uff5cbegin\u2581of\u2581sentence\uff5c>",
@@ -21,6 +30,8 @@ SPECIALS = {
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
     root = tmp_path_factory.mktemp("tiny")
     return {
         "a": tiny.make_tiny(root / "a", seed=0),
@@ -123,6 +134,7 @@ def test_cli_make_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert _files(tmp_path / "ck") == _files(made["a"])
 
 
+@needs_torch
 def test_test_cache_builds_from_scratch_then_reuses(tmp_path: Path) -> None:
     from tests.plugins.vllm_server import checkpoint_key, tiny_checkpoint_dir
 
@@ -133,3 +145,67 @@ def test_test_cache_builds_from_scratch_then_reuses(tmp_path: Path) -> None:
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp  # not rewritten
     assert checkpoint_key(1) != checkpoint_key(0)
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no scratch left behind
+
+
+# --- what the user sees when the checkpoint cannot be written ----------------------------------
+
+@needs_torch
+@pytest.mark.parametrize("target, message", [
+    ("/proc/nope", "cannot write a checkpoint in /proc/nope: No such file or directory"),
+    ("a-file", "a-file exists and is not a directory"),
+    ("a-file/ck", "cannot write a checkpoint in a-file/ck: a-file is not a directory"),
+    ("full", "full is not empty: give a new or empty directory"),
+])
+def test_cli_make_tiny_bad_target_is_one_line_and_exit_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        target: str, message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("keep me")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["model", "make-tiny", target]) == 2
+    assert capsys.readouterr() == ("", f"stagecoder: {message}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no leftovers
+    assert (tmp_path / "full" / "mine.txt").read_text() == "keep me"
+
+
+@needs_torch
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_cli_make_tiny_unwritable_directory(tmp_path: Path, capsys) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    assert main(["model", "make-tiny", str(locked / "ck")]) == 2
+    assert capsys.readouterr().err == (
+        f"stagecoder: cannot write a checkpoint in {locked / 'ck'}: Permission denied\n")
+    assert list(locked.iterdir()) == []
+
+
+@needs_torch
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"),
+                                     KeyboardInterrupt()], ids=["disk-full", "ctrl-c"])
+def test_failed_write_leaves_no_half_written_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, failure: BaseException) -> None:
+    def fail(*args: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(tiny, "_write_weights", fail)  # after the tokenizer and configs
+    code = main(["model", "make-tiny", str(tmp_path / "ck")])
+    if isinstance(failure, OSError):
+        assert code == 2
+        assert capsys.readouterr().err == (
+            f"stagecoder: cannot write a checkpoint in {tmp_path / 'ck'}: "
+            "No space left on device\n")
+    else:
+        assert code == 130
+    assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary folder
+
+
+def test_make_tiny_without_torch_names_the_extra(tmp_path: Path) -> None:
+    proc = run_without(["torch", "safetensors"], "model", "make-tiny", "ck", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (
+        "stagecoder: model make-tiny needs torch and safetensors, which this install lacks; "
+        "install the extra from the stagecoder checkout: pip install -e '.[cpu]' (CPU hosts) "
+        "or pip install -e '.[vllm]' (GPU hosts)\n")
+    assert list(tmp_path.iterdir()) == []

@@ -1,13 +1,15 @@
 """Inline completions through a real LSP client, with a scripted model in the server process.
 
 The real-model path (vLLM) is tested in tests/e2e; these tests pin the protocol behaviour:
-range, typing-through, supersede, cancel, model down, and completion items.
+range, typing-through, supersede, cancel, model down, completion items, and the
+`stagecoder/status` notifications (sent only when the shown state changes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from pathlib import Path
 
 import attrs
@@ -16,6 +18,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tests.fakes.openai_server import FakeModelServer
 from tests.lsp_server.conftest import SERVER_COMMAND, accept_registrations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,3 +212,91 @@ async def test_unexpected_failure_costs_one_completion(broken: LanguageClient):
     assert len(shown) == 1 and shown[0].type == types.MessageType.Error
     # The server keeps serving other requests.
     assert (await stats(broken))["inflight"] == 0
+
+
+# --- stagecoder/status: only state changes, no flicker ----------------------------------------
+
+
+def record_status(client: LanguageClient) -> list[tuple[str, str]]:
+    """Every stagecoder/status notification the client receives, as (state, message)."""
+    seen: list[tuple[str, str]] = []
+
+    @client.feature("stagecoder/status")
+    def on_status(params) -> None:
+        get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
+        seen.append((get("state"), get("message")))
+
+    return seen
+
+
+async def test_model_down_status_is_sent_once_not_per_keystroke(down: LanguageClient):
+    seen = record_status(down)
+    await start(down)
+    for _ in range(10):
+        assert await down.text_document_inline_completion_async(inline_request()) is None
+    assert (await stats(down))["inflight"] == 0  # every status was sent before this answer
+    assert seen == [("unreachable",
+                     "model server http://127.0.0.1:9 unavailable: connection refused")]
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=SERVER_COMMAND,
+    server_env=server_env(LOG_DIR, STAGECODER_MODEL_FACTORY="")))  # the real HTTP client
+async def http_model(lsp_client: LanguageClient):
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_status_reports_recovery_when_the_model_comes_back(http_model: LanguageClient):
+    with socket.socket() as probe:  # a port with nothing listening: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    seen = record_status(http_model)
+    await start(http_model, options={"stages": {"candidates": 1},
+                                     "completion": {"url": f"http://127.0.0.1:{port}"}})
+    for _ in range(10):
+        assert await http_model.text_document_inline_completion_async(inline_request()) is None
+    assert len(seen) == 1 and seen[0][0] == "unreachable"
+    assert seen[0][1].startswith(f"model server http://127.0.0.1:{port} unavailable: "
+                                 "cannot connect")
+    async with FakeModelServer(port=port, text="    return radius * 2\n\ndef later():\n"):
+        result = await http_model.text_document_inline_completion_async(inline_request())
+    assert result is not None and result.items[0].insert_text == "    return radius * 2"
+    assert [state for state, _ in seen] == ["unreachable", "ready"]
+    assert seen[1] == ("ready", "model answered")
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=SERVER_COMMAND,
+    server_env=server_env(LOG_DIR / "slower", STAGECODER_FAKE_DELAY="0.25")))
+async def slower(lsp_client: LanguageClient):
+    (LOG_DIR / "slower").mkdir(exist_ok=True)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_status_working_only_while_a_slow_completion_runs(slower: LanguageClient):
+    # "    return 42\n" streams in 4 pieces 0.25 s apart: longer than WORKING_AFTER (0.5 s).
+    seen = record_status(slower)
+    await start(slower)
+    result = await slower.text_document_inline_completion_async(inline_request())
+    assert result is not None and result.items[0].insert_text == "    return 42"
+    assert seen == [("working", "generating a completion"), ("ready", "model answered")]
+    # A cancelled completion has no outcome: the bar goes back to what it said before.
+    slower.text_document_did_change(types.DidChangeTextDocumentParams(  # not from the cache
+        text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=types.Position(line=3, character=4),
+                              end=types.Position(line=3, character=4)), text="x")]))
+    future = asyncio.ensure_future(slower.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_request(), msg_id="slow-1"))
+    for _ in range(200):
+        if len(seen) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert seen[2] == ("working", "generating a completion")
+    slower.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="slow-1"))
+    with pytest.raises(Exception, match=r"(?i)cancel"):
+        await future
+    assert (await stats(slower))["inflight"] == 0
+    assert seen[3:] == [("ready", "model answered")]

@@ -17,7 +17,7 @@ from lsp_server.report import Explanation, Format, render
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 PROJECT = FIXTURES / "project"
-SCHEMA = Path(__file__).parents[2] / ".." / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SCHEMA = FIXTURES / "sarif-schema-2.1.0.json"  # vendored OASIS schema (see its .NOTE.md)
 SNAPSHOTS = {Format.TEXT: "text.txt", Format.JSON: "json.json", Format.SARIF: "sarif.json",
              Format.GITHUB: "github.txt"}
 
@@ -63,6 +63,9 @@ def test_sarif_validates_against_the_2_1_0_schema(results: list[FileResult]) -> 
     assert [f"{list(e.path)}: {e.message}" for e in errors] == []
     run = log["runs"][0]
     assert run["invocations"][0]["executionSuccessful"] is False  # missing.py
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert [(n["level"], n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
+            for n in notes] == [("error", "missing.py"), ("warning", "latin1.py")]
     rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
     assert {r["ruleId"] for r in run["results"]} <= rule_ids
     spaced = [r for r in run["results"]
@@ -76,11 +79,19 @@ def test_explanations_appear_in_text_json_and_sarif(results: list[FileResult]) -
     text = render(Format.TEXT, results, note)
     assert "    Defaults are shared.\n    suggested rewrite:\n        def load(path, cache=None):" \
         in text
-    entries = json.loads(render(Format.JSON, results, note))
+    entries = json.loads(render(Format.JSON, results, note))["findings"]
     assert entries[0]["explanation"] == "Defaults are shared."
     assert entries[1]["explanation"] is None
     sarif = json.loads(render(Format.SARIF, results, note))
     assert sarif["runs"][0]["results"][0]["properties"]["explanation"] == "Defaults are shared."
+
+
+def test_json_carries_the_per_file_errors_and_warnings(results: list[FileResult]) -> None:
+    report = json.loads(_render(Format.JSON, results))
+    assert report["errors"] == [{"filename": "missing.py",
+                                 "message": "missing.py: no such file or directory"}]
+    assert report["warnings"] == [{"filename": "latin1.py", "message": "latin1.py: invalid "
+                                   "UTF-8, undecodable bytes shown as U+FFFD"}]
 
 
 def test_github_escapes_message_and_properties() -> None:

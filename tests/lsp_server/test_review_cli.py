@@ -1,20 +1,32 @@
 """`stagecoder review` end to end, as a subprocess: formats, exit codes, configuration, --fix,
-bad input (each bad path one message, the run goes on), --model without a server, progress."""
+bad input (each bad path one message, the run goes on; FIFOs, devices, sockets and huge lines
+finish in seconds with bounded memory), --model without a server, progress, and pool workers
+that die with a killed run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import psutil
 import pytest
+
+from tests.fakes.bad_files import BadFile, build_bad_tree
 
 BAD = 'def f(list):\n    return list is "x"\n'
 CLEAN = "def add(a, b):\n    return a + b\n"
 DROP_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+PEAK_RSS_LIMIT_MB = 400
+ADDRESS_SPACE_LIMIT = 3 << 30  # a run that reads /dev/zero without end stops here, not at OOM
 
 
 def review(cwd: Path, *args: str, prefix: list[str] | None = None,
@@ -58,7 +70,7 @@ def test_bad_input_gets_one_message_each_and_the_run_goes_on(tmp_path: Path) -> 
     errors = sorted(line for line in result.stderr.splitlines() if ": error: " in line)
     assert errors == [
         "stagecoder: error: binary.py: skipped, binary file",
-        "stagecoder: error: huge.py: skipped, 50.0 MB is over the 2.0 MB limit",
+        "stagecoder: error: huge.py: skipped, 50.0 MB is over the 5.0 MB limit (maxFileBytes)",
         "stagecoder: error: locked.py: permission denied",
         "stagecoder: error: loop.py: symlink loop (too many levels of symbolic links)",
         "stagecoder: error: missing_dir: no such file or directory",
@@ -98,10 +110,10 @@ def test_pyproject_configuration_and_flags(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(BAD)
     result = review(tmp_path, "--format", "json")
-    codes = [(e["filename"], e["code"]) for e in json.loads(result.stdout)]
+    codes = [(e["filename"], e["code"]) for e in json.loads(result.stdout)["findings"]]
     assert codes == [("src/a.py", "SC305")]
     result = review(tmp_path, "--format", "json", "--select", "SC2", "--ignore", "")
-    assert {e["code"] for e in json.loads(result.stdout)} == set()  # ignore still in force
+    assert {e["code"] for e in json.loads(result.stdout)["findings"]} == set()  # ignore holds
     result = review(tmp_path / "src", "--select", "SC20,XX")
     assert "stagecoder: warning: `XX` matches no rule" in result.stderr
 
@@ -173,9 +185,166 @@ def test_model_explanations_with_the_real_server(tmp_path: Path, vllm_server) ->
     (tmp_path / "bad.py").write_text(BAD)
     result = review(tmp_path, "--model", "--format", "json", timeout=300)
     assert result.returncode == 1, result.stderr
-    entries = json.loads(result.stdout)
+    entries = json.loads(result.stdout)["findings"]
     assert [e["code"] for e in entries] == ["SC202", "SC305"]
     # Random weights: the words are meaningless, but every finding got the model's answer.
     assert all(isinstance(e["explanation"], str) and (e["explanation"] or e["suggestion"])
                for e in entries), entries
     assert "explanations" not in result.stderr
+
+
+# ------------------------------------------------------------------ files that are bad to read
+
+
+# Runs the command from a small Python process and writes the command's ru_maxrss (KB) to the
+# file named first. The pytest process itself must not fork the command: a forked child's peak
+# RSS counts the parent's pages it had before exec (hundreds of MB once torch is imported).
+_MEASURE = """
+import os, resource, subprocess, sys
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+proc = subprocess.Popen(sys.argv[3:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def review_measured(cwd: Path, *args: str, prefix: list[str] | None = None, timeout: float = 60
+                    ) -> tuple[int, str, str, float]:
+    """Run `review` as above; also return the peak RSS in MB of it and the workers it waited for.
+
+    os.wait4 gives exactly that process's resource usage (ru_maxrss covers its waited-for
+    children), unlike RUSAGE_CHILDREN, which remembers every earlier child of the test run too.
+    """
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
+        command = [*(prefix or []), sys.executable, "-m", "lsp_server", "review",
+                   "--no-progress", *args]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _MEASURE, peak.name, str(ADDRESS_SPACE_LIMIT), *command],
+            cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"review {' '.join(args)} still running after {timeout} s")
+        out.seek(0)
+        err.seek(0)
+        return (proc.returncode, out.read().decode(), err.read().decode(),
+                int(peak.read() or 0) / 1024)
+
+
+def _bad_tree(root: Path) -> tuple[list[BadFile], list[str]]:
+    """The shared bad-file tree plus enough good files that -j2 really starts a pool."""
+    prefix = DROP_DAC if os.geteuid() == 0 and shutil.which("setpriv") else []
+    bad = build_bad_tree(root, unreadable=os.geteuid() != 0 or bool(prefix))
+    for i in range(12):
+        (root / f"good{i:02}.py").write_text(BAD)
+    return bad, prefix
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("flags", [[], ["--fix"], ["-j2"], ["--fix", "-j2"]],
+                         ids=["plain", "fix", "j2", "fix-j2"])
+@pytest.mark.parametrize("named", [False, True], ids=["tree", "named"])
+def test_fifo_devices_socket_and_huge_line_finish_with_one_message_each(
+        tmp_path: Path, flags: list[str], named: bool) -> None:
+    bad, prefix = _bad_tree(tmp_path)
+    expected = [b for b in bad if b.walked or named]
+    good = sorted(p.name for p in tmp_path.glob("good*.py"))
+    paths = [b.name for b in bad] + good if named else ["."]
+    started = time.monotonic()
+    code, out, err, peak_mb = review_measured(tmp_path, *flags, *paths, prefix=prefix)
+    elapsed = time.monotonic() - started
+    assert code == 2, err
+    errors = sorted(line for line in err.splitlines() if ": error: " in line)
+    assert errors == sorted(f"stagecoder: error: {b.message}" for b in expected)
+    assert "Traceback" not in err
+    assert ("Fixed 12 findings." if "--fix" in flags else "good00.py:2:12: SC305") in out
+    assert elapsed < 30, f"took {elapsed:.1f} s"  # seconds, not the minutes of a hang
+    assert peak_mb < PEAK_RSS_LIMIT_MB, f"peak RSS {peak_mb:.0f} MB"
+    print(f"review {' '.join(flags) or '(plain)'} {'named' if named else 'tree'}: "
+          f"{elapsed:.2f} s, peak RSS {peak_mb:.0f} MB")
+
+
+def test_json_and_sarif_carry_the_per_file_errors_and_warnings(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text(BAD)
+    (tmp_path / "latin1.py").write_bytes(b"# caf\xe9\nx = 1\n")
+    os.mkfifo(tmp_path / "fifo.py")
+    code, out, err, _ = review_measured(tmp_path, "--format", "json")
+    report = json.loads(out)
+    assert code == 2, err
+    assert report["errors"] == [{"filename": "fifo.py", "message":
+                                 "fifo.py: skipped, a FIFO (named pipe), not a regular file"}]
+    assert report["warnings"] == [{"filename": "latin1.py", "message":
+                                   "latin1.py: invalid UTF-8, undecodable bytes shown as U+FFFD"}]
+    assert [f["code"] for f in report["findings"]] == ["SC202", "SC305"]
+    code, out, _, _ = review_measured(tmp_path, "--format", "sarif")
+    invocation = json.loads(out)["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    assert [(n["level"], n["message"]["text"],
+             n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
+            for n in invocation["toolExecutionNotifications"]] == [
+        ("error", "fifo.py: skipped, a FIFO (named pipe), not a regular file", "fifo.py"),
+        ("warning", "latin1.py: invalid UTF-8, undecodable bytes shown as U+FFFD", "latin1.py"),
+    ]
+
+
+def test_max_file_bytes_is_one_key_under_tool_stagecoder(tmp_path: Path) -> None:
+    (tmp_path / "big.py").write_text("x = 1\n" * 500)  # 3,000 bytes
+    (tmp_path / "pyproject.toml").write_text("[tool.stagecoder]\nmax-file-bytes = 2000\n")
+    result = review(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "stagecoder: error: big.py: skipped, 3.0 KB is over the 2.0 KB " \
+                            "limit (maxFileBytes)\n"
+    (tmp_path / "pyproject.toml").write_text("[tool.stagecoder]\nmax-file-bytes = 4000\n")
+    assert review(tmp_path).returncode == 0
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_of_the_main_process_leaves_no_worker_alive(tmp_path: Path) -> None:
+    total = 1500
+    for i in range(total):
+        (tmp_path / f"m{i:04}.py").write_text(BAD)
+    first = tmp_path / "m0000.py"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "lsp_server", "review", "--fix", "-j2",
+                             "--no-progress", "--select", "SC305"],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    main = psutil.Process(proc.pid)
+    pidfds: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 60
+        # Wait (bounded) until both workers exist and the run has fixed its first file.
+        while len(pidfds) < 2 or first.read_text() == BAD:
+            assert time.monotonic() < deadline, "the run never started fixing"
+            assert proc.poll() is None, "the run ended before it could be killed"
+            for child in main.children(recursive=True):
+                pidfds.setdefault(child.pid, os.pidfd_open(child.pid))
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        # A pidfd turns readable when its process ends (whoever reaps it): no polling needed.
+        end = time.monotonic() + 5
+        waiting = set(pidfds.values())
+        while waiting and (left := end - time.monotonic()) > 0:
+            waiting -= set(select.select(list(waiting), [], [], left)[0])
+        alive = [pid for pid, fd in pidfds.items() if fd in waiting]
+        assert alive == [], f"workers {alive} outlived their parent by 5 s"
+        fixed = sum((tmp_path / f"m{i:04}.py").read_text() != BAD for i in range(total))
+        assert 0 < fixed < total, "the kill did not land mid-run"
+        assert not list(tmp_path.glob(".*.tmp")), "a temporary file was left behind"
+        print(f"killed after {fixed} of {total} files; workers gone within 5 s")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in pidfds:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for fd in pidfds.values():
+            os.close(fd)

@@ -6,9 +6,9 @@
 // server uses (see node_modules/vscode-languageclient/lib/common/*.js fillClientCapabilities).
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import {
@@ -175,6 +175,37 @@ export function editsFor(workspaceEdit, uri) {
     }
   }
   return edits;
+}
+
+/** The path `command` runs (searched on PATH unless it names a path), or undefined. */
+export function findExecutable(command) {
+  const candidates = command.includes(sep)
+    ? [command]
+    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, command));
+  return candidates.find((path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Run once before the suite (test/preflight.mjs, npm's pretest): without the server on PATH every
+ * test would fail on its own with `spawn stagecoder ENOENT`, so say once what to install.
+ */
+export function requireServer() {
+  const exe = config.serverExecutable(configReader());
+  if (exe instanceof Error) {
+    return `stagecoder: ${exe.message}`;
+  }
+  if (findExecutable(exe.command) === undefined) {
+    return `npm test starts \`${exe.command} serve\`, but \`${exe.command}\` is not on PATH: from the ` +
+      "repository root run `python3 -m venv .venv && .venv/bin/pip install -e .` and put .venv/bin on PATH";
+  }
+  return undefined;
 }
 
 /**

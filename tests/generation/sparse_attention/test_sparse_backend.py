@@ -10,6 +10,11 @@ import json
 from types import SimpleNamespace
 
 import pytest
+
+# Needs torch and vLLM (the cpu extra): skipped on an install without it.
+pytest.importorskip("torch")
+pytest.importorskip("vllm")
+
 import torch
 from vllm.v1.attention.backend import CommonAttentionMetadata
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import asdict
 
@@ -12,6 +13,10 @@ from analysis.settings import SparseSettings
 from generation.sparse_attention import config as sparse_config
 from generation.sparse_attention import plugin
 from generation.sparse_attention.config import ENV_VAR, SparseConfig, parse_config
+
+# Registration and the backend class need vLLM (and torch); the settings tests need neither.
+needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
+                                reason="needs vllm (pip install -e '.[cpu]')")
 
 
 def test_defaults_and_keys_match_the_settings_model():
@@ -54,6 +59,7 @@ def test_bad_values_are_reported_and_defaulted():
         "blockSize", "topK", "keepRatio", "denseLayers", "sinkTokens"]
 
 
+@needs_vllm
 def test_register_is_a_no_op_unless_enabled(monkeypatch):
     from vllm.v1.attention.backends.registry import AttentionBackendEnum
 
@@ -66,6 +72,7 @@ def test_register_is_a_no_op_unless_enabled(monkeypatch):
     assert not AttentionBackendEnum.CPU_ATTN.is_overridden()
 
 
+@needs_vllm
 def test_register_overrides_cpu_attn_idempotently(monkeypatch):
     from vllm.v1.attention.backends.registry import AttentionBackendEnum
 
@@ -85,6 +92,7 @@ def test_register_overrides_cpu_attn_idempotently(monkeypatch):
         slot.clear_override()
 
 
+@needs_vllm
 def test_backend_block_size_follows_the_setting(monkeypatch):
     from generation.sparse_attention.backend import SparseAttentionBackend
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import warnings
 
 import pytest
+
+# Needs torch (the cpu extra): skipped on an install without it.
+pytest.importorskip("torch")
+
 import torch
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+
+# Needs torch (the cpu extra): skipped on an install without it.
+pytest.importorskip("torch")
+
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

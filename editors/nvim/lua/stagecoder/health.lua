@@ -63,7 +63,8 @@ local function check_executable(config)
   local path = vim.fn.exepath(exe)
   if path == '' then
     health.error(('`%s` not found'):format(exe), {
-      'Install stagecoder (pip install stagecoder) or set `command` in setup{}, e.g. '
+      "Install stagecoder from a checkout (pip install -e '.[cpu]' in the repository root) "
+        .. 'or set `command` in setup{}, e.g. '
         .. "command = { '/path/to/.venv/bin/stagecoder' }",
     })
     return false
