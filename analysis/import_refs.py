@@ -218,26 +218,28 @@ def _rust(doc: Document, node: Node, here: str):
 
 
 def _rust_names(doc: Document, node: Node | None, names: list[str], aliases: list[str]) -> None:
-    if node is None:
-        return
-    if node.type == "identifier":
-        names.append(_text(doc, node))
-        aliases.append(names[-1])
-    elif node.type == "scoped_identifier":
-        name = node.child_by_field_name("name")
-        names.append(_text(doc, name))
-        aliases.append(names[-1])
-    elif node.type == "use_as_clause":
-        path = node.child_by_field_name("path")
-        alias = node.child_by_field_name("alias")
-        before = len(names)
-        _rust_names(doc, path, names, aliases)
-        if len(names) > before:
-            aliases[-1] = _text(doc, alias)
-    elif node.type in ("scoped_use_list", "use_list"):
-        target = node.child_by_field_name("list") if node.type == "scoped_use_list" else node
-        for child in (target.named_children if target else ()):
-            _rust_names(doc, child, names, aliases)
+    """The names a Rust `use` brings in, in source order (an explicit stack: lists nest freely)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current is None:
+            continue
+        if current.type == "identifier":
+            names.append(_text(doc, current))
+            aliases.append(names[-1])
+        elif current.type == "scoped_identifier":
+            names.append(_text(doc, current.child_by_field_name("name")))
+            aliases.append(names[-1])
+        elif current.type == "use_as_clause":
+            path = current.child_by_field_name("path")
+            if path is not None and path.type in ("identifier", "scoped_identifier"):
+                leaf = path.child_by_field_name("name") if path.type != "identifier" else path
+                names.append(_text(doc, leaf))
+                aliases.append(_text(doc, current.child_by_field_name("alias")))
+        elif current.type in ("scoped_use_list", "use_list"):
+            target = (current.child_by_field_name("list") if current.type == "scoped_use_list"
+                      else current)
+            stack.extend(reversed(target.named_children) if target else ())
 
 
 def _java(doc: Document, node: Node, here: str):

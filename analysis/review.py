@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from analysis.checks import analyze
+from analysis.checks import analyze, analyze_report
 from analysis.document import Document
 from analysis.files import CONFIG_MAX_BYTES, DEFAULT_MAX_BYTES, read_bounded
 from analysis.findings import Finding
@@ -115,7 +115,10 @@ def review_file(path: str, review: ReviewSettings, root: Path, fix: bool = False
         return FileResult(path, notes=[f"{path}: skipped, no grammar for this file type"])
     rel = _relative(path, root)
     try:
-        findings = analyze(doc, review, path=rel)
+        report = analyze_report(doc, review, path=rel)
+        findings = report.findings
+        if report.truncated:  # cut short (budget, nesting): say so, keep what was found
+            notes.append(f"{path}: {report.truncated}")
         if not fix:
             return FileResult(path, findings, notes=notes)
         return _fix(path, doc, findings, review, rel, identity, notes)

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if args.log_level != "DEBUG":
         # pygls logs every message body at INFO: megabytes per keystroke on large files.
         logging.getLogger("pygls").setLevel(logging.WARNING)
+        # httpx logs one INFO line per model request: noise in an editor's server log.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     from lsp_server.server import create_server
 
     server = create_server()

@@ -212,3 +212,14 @@ def test_deep_scopes_and_names_need_no_recursion() -> None:
     result = extract_function(doc, start, source.index("\nprint"))
     assert not isinstance(result, Refusal), result
     assert (result.params, result.returns) == ((), ("f",))  # `y` is a module global
+
+
+def test_deeply_nested_rust_use_lists_need_no_recursion() -> None:
+    from analysis.import_refs import extract_imports
+
+    flat = Document("file:///a.rs", "use t::{u as v, w::{x, y as yy}};\n", "rust")
+    assert [(r.names, r.aliases) for r in extract_imports(flat)] == [
+        (("u", "x", "y"), ("v", "x", "yy"))]
+    deep = "use x::" + "{y::" * 5000 + "z" + "}" * 5000 + ";\n"
+    refs = extract_imports(Document("file:///b.rs", deep, "rust"))
+    assert [r.names for r in refs] == [("z",)]

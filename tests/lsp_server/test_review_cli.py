@@ -348,3 +348,13 @@ def test_kill_9_of_the_main_process_leaves_no_worker_alive(tmp_path: Path) -> No
                 os.kill(pid, signal.SIGKILL)
         for fd in pidfds.values():
             os.close(fd)
+
+
+def test_a_file_cut_short_by_its_nesting_is_reported_as_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "deep.py").write_text("x = " + "[" * 3000 + "]" * 3000 + "\n" + BAD)
+    result = review(tmp_path, "deep.py", "--select", "SC305")
+    assert result.returncode == 1, result.stderr  # reviewed, with findings: not an error
+    assert result.stderr.splitlines() == [
+        "stagecoder: warning: deep.py: nesting deeper than 1,000 levels; code below that depth "
+        "was not checked"]
+    assert "SC305" in result.stdout
