@@ -1,1 +1,2 @@
-"""Tree-sitter and pure code analysis: documents, context, symbols, checks, findings."""
+"""Tree-sitter and pure code analysis (documents, scope, index, context, review, refactor): no
+model, no network, no LSP types."""

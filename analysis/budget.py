@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 
-from analysis.document import AnalysisError
+from analysis.documents.document import AnalysisError
 
 DEFAULT_SECONDS = 2.0  # the `review.timeBudget` setting's default
 CHECK_EVERY = 32

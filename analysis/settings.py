@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from analysis.files import DEFAULT_MAX_BYTES
+from analysis.documents.reader import DEFAULT_MAX_BYTES
 
 
 class EndpointSettings(msgspec.Struct, rename="camel"):

@@ -23,9 +23,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis.settings import EndpointSettings
-from generation.client import ModelClient
-from generation.serving import ServeOptions, VLLMServer, free_port
-from generation.tiny import make_tiny
+from generation.model.client import ModelClient
+from generation.serving.serve import ServeOptions, VLLMServer, free_port
+from generation.serving.tiny import make_tiny
 
 PROMPT = "import os\n\n\ndef read_config(path):\n    "
 

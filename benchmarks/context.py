@@ -30,14 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.context import ContextBuilder  # noqa: E402
-from analysis.document import Document  # noqa: E402
+from analysis.context.builder import ContextBuilder  # noqa: E402
+from analysis.context.tokens import counter_for  # noqa: E402
+from analysis.documents.document import Document  # noqa: E402
+from analysis.documents.store import path_to_uri  # noqa: E402
+from analysis.index.workspace_index import SymbolIndex  # noqa: E402
 from analysis.settings import ContextSettings  # noqa: E402
-from analysis.symbols import SymbolIndex  # noqa: E402
-from analysis.tokens import counter_for  # noqa: E402
-from analysis.workspace import path_to_uri  # noqa: E402
 from benchmarks._corpus import python_file, stdlib_dir  # noqa: E402
-from generation.prompts import build_fim_prompt  # noqa: E402
+from generation.completion.prompts import build_fim_prompt  # noqa: E402
 
 TYPED = "total = compute(item, "
 SKIP = ("test", "idlelib", "site-packages", "lib2to3", "tkinter", "turtledemo", "__pycache__")

@@ -26,13 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.document import Document
-from analysis.names import KnownNames, names_in_span
+from analysis.documents.document import Document
+from analysis.documents.trial import count_errors
+from analysis.scope.names import KnownNames, names_in_span
 from analysis.settings import StageSettings
-from analysis.syntax import count_errors
 from benchmarks._corpus import stdlib_dir
-from generation.pipeline import prepare, run_stages
-from generation.stages import naming
+from generation.completion.pipeline import prepare, run_stages
+from generation.completion.stages import naming
 
 BLOCKS = {
     "python": ("if_statement", "for_statement", "while_statement", "try_statement",

@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
-from analysis.document import Document  # noqa: E402
+from analysis.documents.document import Document  # noqa: E402
 from benchmarks._corpus import python_file  # noqa: E402
-from generation.pipeline import Delta  # noqa: E402
+from generation.completion.pipeline import Delta  # noqa: E402
 
 URI = "file:///bench/latency.py"
 HOLE = "<｜fim▁hole｜>"

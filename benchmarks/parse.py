@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.document import Document
-from analysis.languages import by_name
+from analysis.documents.document import Document
+from analysis.documents.languages import by_name
 from benchmarks._corpus import python_file
 
 

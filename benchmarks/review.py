@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.review import available_cores  # noqa: E402
-from analysis.walk import discover  # noqa: E402
+from analysis.documents.discover import discover  # noqa: E402
+from analysis.review.run import available_cores  # noqa: E402
 
 
 def _timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:

@@ -267,7 +267,7 @@ def tiny_layers(context: int) -> list:
     """Q/K/V (after RoPE) of both layers of the tiny checkpoint over `context` tokens of code."""
     from transformers import AutoModelForCausalLM
 
-    from generation import tiny
+    from generation.serving import tiny
 
     with tempfile.TemporaryDirectory() as scratch:
         tiny.make_tiny(scratch, seed=0)

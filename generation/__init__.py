@@ -1,1 +1,2 @@
-"""Everything that talks to a model: client, prompts, staged pipeline, serving, sparse attention."""
+"""Everything that talks to a model: the client (model/), inline completion (completion/), chat
+work (chat/), running vLLM (serving/) and the sparse attention plugin (sparse_attention/)."""

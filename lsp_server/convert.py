@@ -12,9 +12,9 @@ from typing import Any
 
 from lsprotocol import types
 
-from analysis.checks import rule_for
-from analysis.document import Document, Encoding
-from analysis.findings import Finding, Fix, Severity
+from analysis.documents.document import Document, Encoding
+from analysis.review.checks import rule_for
+from analysis.review.findings import Finding, Fix, Severity
 
 
 def lsp_range_to_bytes(

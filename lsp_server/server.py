@@ -13,12 +13,12 @@ from lsprotocol import types
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
-from analysis.context import ContextBuilder
-from analysis.document import Encoding
+from analysis.context.builder import ContextBuilder
+from analysis.documents.document import Encoding
+from analysis.documents.store import DocumentStore
 from analysis.settings import Settings
-from analysis.workspace import DocumentStore
-from generation.engine import CompletionEngine
-from generation.models import model_factory
+from generation.completion.engine import CompletionEngine
+from generation.completion.fim_model import model_factory
 from lsp_server import __version__
 from lsp_server.protocol import CHUNK, StagecoderProtocol, StdinChunks, serve, strict_converter
 

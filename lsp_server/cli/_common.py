@@ -8,10 +8,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from analysis.document import Document
-from analysis.files import CONFIG_MAX_BYTES, read_bounded
+from analysis.documents.document import Document
+from analysis.documents.reader import CONFIG_MAX_BYTES, read_bounded
+from analysis.documents.store import read_source
 from analysis.settings import Settings, merge_settings, pyproject_settings
-from analysis.workspace import read_source
 
 
 def add_position_args(parser: argparse.ArgumentParser) -> None:

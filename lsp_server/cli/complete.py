@@ -9,9 +9,9 @@ import sys
 
 import msgspec
 
-from generation.engine import CompletionEngine
-from generation.models import model_factory
-from generation.pipeline import Candidate
+from generation.completion.engine import CompletionEngine
+from generation.completion.fim_model import model_factory
+from generation.completion.pipeline import Candidate
 from lsp_server.cli._common import (
     CliError,
     add_position_args,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import msgspec
 
-from analysis.context import CompletionContext, ContextBuilder
-from analysis.symbols import SymbolIndex
-from analysis.tokens import counter_for
-from generation.prompts import FimPrompt, build_fim_prompt
+from analysis.context.builder import CompletionContext, ContextBuilder
+from analysis.context.tokens import counter_for
+from analysis.index.workspace_index import SymbolIndex
+from generation.completion.prompts import FimPrompt, build_fim_prompt
 from lsp_server.cli._common import (
     CliError,
     add_position_args,

@@ -7,7 +7,7 @@ import sys
 
 import msgspec
 
-from generation.errors import ModelServerError
+from generation.model.errors import ModelServerError
 
 SERVE_EPILOG = """\
 Arguments that stagecoder does not know are passed to vLLM unchanged, e.g.
@@ -78,7 +78,7 @@ def _split_vllm_args(args: argparse.Namespace) -> list[str]:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Start vLLM, print its URL when healthy, stop it on Ctrl-C, SIGTERM or SIGHUP."""
-    from generation import serving  # keeps `stagecoder --help` fast
+    from generation.serving import serve as serving  # keeps `stagecoder --help` fast
 
     extra = _split_vllm_args(args)
     try:
@@ -110,8 +110,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_make_tiny(args: argparse.Namespace) -> int:
     """Write the tiny checkpoint and print its directory; exit 2 with one line if it cannot."""
-    from generation.serving import MissingDependency
-    from generation.tiny import CheckpointTargetError, make_tiny
+    from generation.serving.serve import MissingDependency
+    from generation.serving.tiny import CheckpointTargetError, make_tiny
 
     try:
         print(make_tiny(args.directory, seed=args.seed))

@@ -11,10 +11,10 @@ from typing import Any
 
 import msgspec
 
-from analysis.checks import unknown_selectors
-from analysis.review import FileResult, Project, available_cores, load_project, review_paths
+from analysis.documents.store import path_to_uri
+from analysis.review.checks import unknown_selectors
+from analysis.review.run import FileResult, Project, available_cores, load_project, review_paths
 from analysis.settings import Settings
-from analysis.workspace import path_to_uri
 from lsp_server.report import Explanation, Format, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -160,11 +160,11 @@ def _explain(results: list[FileResult], settings: Settings, limit: int
     """Explanations from the chat model; never fails the run (a message says what was skipped)."""
     import asyncio
 
-    from analysis.files import read_bounded
-    from analysis.languages import spec_for
-    from generation.client import ModelClient
-    from generation.errors import ModelError
-    from generation.explain import Item, explain, snippet
+    from analysis.documents.languages import spec_for
+    from analysis.documents.reader import read_bounded
+    from generation.chat.explain import Item, explain, snippet
+    from generation.model.client import ModelClient
+    from generation.model.errors import ModelError
 
     items: list[Item] = []
     total = sum(len(r.findings) for r in results)

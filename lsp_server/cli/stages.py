@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.names import KnownNames
-from generation.pipeline import prepare, run_stages
+from analysis.scope.names import KnownNames
+from generation.completion.pipeline import prepare, run_stages
 from lsp_server.cli._common import (
     CliError,
     add_position_args,

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from analysis.extract import Refusal, extract_function
-from analysis.findings import Fix
+from analysis.refactor.extract_function import Refusal, extract_function
+from analysis.review.findings import Fix
 from lsp_server.convert import (
     diagnostic_fix,
     edits_to_workspace_edit,
@@ -26,7 +26,7 @@ from lsp_server.convert import (
 )
 
 if TYPE_CHECKING:
-    from analysis.document import Document
+    from analysis.documents.document import Document
     from lsp_server.server import StagecoderServer
 
 KINDS = [

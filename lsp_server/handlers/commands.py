@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from lsprotocol import types
 
-from analysis.nodes import sexp
+from analysis.documents.tree_walks import sexp
 
 # A runtime import (not TYPE_CHECKING): pygls resolves command handlers' annotations.
 from lsp_server.server import StagecoderServer

@@ -2,7 +2,7 @@
 
 Clients that advertise pull diagnostics ask; the others get a publish after open and after each
 change (debounced, so typing does not re-run the rules on every keystroke). Both paths run the
-same `analysis.checks.analyze_report` as `stagecoder review`, and put each finding's fix in
+same `analysis.review.checks.analyze_report` as `stagecoder review`, and put each finding's fix in
 `Diagnostic.data` for the code action handler.
 
 Nothing here blocks the event loop: a file that is not open is read in a worker thread (through
@@ -27,9 +27,9 @@ import msgspec
 from lsprotocol import types
 
 from analysis.budget import Budget
-from analysis.checks import analyze_report
-from analysis.document import Document
-from analysis.workspace import uri_to_path
+from analysis.documents.document import Document
+from analysis.documents.store import uri_to_path
+from analysis.review.checks import analyze_report
 from lsp_server.convert import finding_to_diagnostic
 
 if TYPE_CHECKING:

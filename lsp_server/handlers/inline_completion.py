@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from generation.errors import ModelError
+from generation.model.errors import ModelError
 from lsp_server import status
 
 if TYPE_CHECKING:

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from analysis.documents.store import uri_to_path
 from analysis.secrets import is_secret_file
-from analysis.workspace import uri_to_path
-from generation.client import ModelClient
-from generation.errors import ModelError
-from generation.rewrite import rewrite_selection
+from generation.chat.rewrite import rewrite_selection
+from generation.model.client import ModelClient
+from generation.model.errors import ModelError
 from lsp_server.convert import bytes_to_lsp_range, edits_to_workspace_edit
 
 if TYPE_CHECKING:

@@ -22,11 +22,11 @@ from typing import Any
 import msgspec
 from lsprotocol import types
 
-from analysis.context import ContextBuilder
-from analysis.languages import supported_extensions
-from analysis.symbols import SymbolIndex
-from analysis.workspace import uri_to_path
-from generation.prompts import build_fim_prompt
+from analysis.context.builder import ContextBuilder
+from analysis.documents.languages import supported_extensions
+from analysis.documents.store import uri_to_path
+from analysis.index.workspace_index import SymbolIndex
+from generation.completion.prompts import build_fim_prompt
 
 # A runtime import (not TYPE_CHECKING): pygls resolves command handlers' annotations.
 from lsp_server.server import StagecoderServer

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import msgspec
 
-from analysis.review import FileResult
+from analysis.review.run import FileResult
 
 
 class Format(StrEnum):

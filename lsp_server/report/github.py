@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from analysis.checks import rule_for
-from analysis.findings import Severity
-from analysis.review import FileResult
+from analysis.review.checks import rule_for
+from analysis.review.findings import Severity
+from analysis.review.run import FileResult
 from lsp_server.report import Explanations
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice",

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from analysis.findings import Fix, Location, Severity
-from analysis.review import FileResult
+from analysis.review.findings import Fix, Location, Severity
+from analysis.review.run import FileResult
 from lsp_server.report import Explanations
 
 

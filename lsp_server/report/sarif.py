@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import msgspec
 
-from analysis.checks import all_rules
-from analysis.findings import Finding, Severity
-from analysis.review import FileResult
+from analysis.review.checks import all_rules
+from analysis.review.findings import Finding, Severity
+from analysis.review.run import FileResult
 from lsp_server import __version__
 from lsp_server.report import Explanations
 

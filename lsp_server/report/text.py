@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from analysis.review import FileResult
+from analysis.review.run import FileResult
 from lsp_server.report import Explanations
 
 

@@ -4,7 +4,7 @@ A stopped analysis keeps what it found and says why; pathological nesting (100,0
 Python and JavaScript) is analyzed within the budget, with one reason naming the depth. The deep
 parses run in a subprocess: a regression to tree-sitter's recursive `str(node)` or to an
 unguarded query would segfault or hang there, not kill pytest. The tree walks of
-`analysis.nodes` are checked against tree-sitter's own answers.
+`analysis.documents.tree_walks` are checked against tree-sitter's own answers.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-import analysis.checks as registry
+import analysis.review.checks as registry
 from analysis.budget import Budget
-from analysis.checks import analyze, analyze_report
-from analysis.document import Document
-from analysis.nodes import ancestors, deeper_than, depth_over, sexp
+from analysis.documents.document import Document
+from analysis.documents.tree_walks import ancestors, deeper_than, depth_over, sexp
+from analysis.review.checks import analyze, analyze_report
 from analysis.settings import ReviewSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,9 +113,9 @@ def test_chunked_queries_find_what_one_pass_finds(monkeypatch: pytest.MonkeyPatc
 
 _DEEP_SCRIPT = """
 import json, sys, time
-from analysis.checks import analyze_report
-from analysis.document import Document
-from analysis.nodes import sexp
+from analysis.review.checks import analyze_report
+from analysis.documents.document import Document
+from analysis.documents.tree_walks import sexp
 language, source = json.load(sys.stdin)
 started = time.monotonic()
 doc = Document("file:///deep", source, language)
@@ -196,9 +196,9 @@ def _max_depth(root) -> int:
 
 
 def test_deep_scopes_and_names_need_no_recursion() -> None:
-    from analysis.extract import Refusal, extract_function
-    from analysis.names import names_in_span
-    from analysis.pyscope import scope_uses
+    from analysis.refactor.extract_function import Refusal, extract_function
+    from analysis.scope.names import names_in_span
+    from analysis.scope.python_scope import scope_uses
 
     source = "y = 1\nf = " + "lambda: " * 5000 + "y\nprint(f)\n"
     doc = Document("file:///lambdas.py", source, "python")
@@ -215,7 +215,7 @@ def test_deep_scopes_and_names_need_no_recursion() -> None:
 
 
 def test_deeply_nested_rust_use_lists_need_no_recursion() -> None:
-    from analysis.import_refs import extract_imports
+    from analysis.scope.imports import extract_imports
 
     flat = Document("file:///a.rs", "use t::{u as v, w::{x, y as yy}};\n", "rust")
     assert [(r.names, r.aliases) for r in extract_imports(flat)] == [

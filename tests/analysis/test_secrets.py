@@ -21,8 +21,9 @@ import msgspec
 import pytest
 import yaml
 
-from analysis.context import ContextBuilder
-from analysis.document import Document
+from analysis.context.builder import ContextBuilder
+from analysis.documents.document import Document
+from analysis.index.workspace_index import SymbolIndex
 from analysis.secrets import (
     SecretFilter,
     in_key_block,
@@ -33,11 +34,10 @@ from analysis.secrets import (
     secret_spans,
 )
 from analysis.settings import ContextSettings
-from analysis.symbols import SymbolIndex
-from generation.explain import Item, explain, snippet
-from generation.prompts import build_fim_prompt
-from generation.rewrite import messages_for
-from tests.analysis.context_cases import load, place
+from generation.chat.explain import Item, explain, snippet
+from generation.chat.rewrite import messages_for
+from generation.completion.prompts import build_fim_prompt
+from tests.analysis.context.context_cases import load, place
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "fixtures" / "secrets_workspace"
 SOURCES = ("app/settings.py", "app/client.py", "web/api.js", "config/app.yaml",

@@ -23,7 +23,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from generation.client import DEFAULT_LIMITS
+from generation.model.client import DEFAULT_LIMITS
 from tests.fakes.openai_server import FakeModelServer
 from tests.lsp_server.conftest import SERVER_COMMAND, accept_registrations
 

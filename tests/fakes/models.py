@@ -19,8 +19,8 @@ import os
 from collections.abc import AsyncIterator
 
 from analysis.settings import Settings
-from generation.errors import ModelUnavailable
-from generation.pipeline import Delta
+from generation.completion.pipeline import Delta
+from generation.model.errors import ModelUnavailable
 
 
 def _log(line: str) -> None:

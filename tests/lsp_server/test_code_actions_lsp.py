@@ -13,7 +13,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from analysis.document import Document
+from analysis.documents.document import Document
 from tests.lsp_server._lsp_helpers import (
     apply,
     diagnostics,

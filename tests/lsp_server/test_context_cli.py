@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from lsp_server.cli import main
-from tests.analysis.context_cases import FIXTURES
+from tests.analysis.context.context_cases import FIXTURES
 
 CART = FIXTURES / "python" / "shop" / "cart.py"
 # Line 36 is `        return apply_discount(gross, self.discount_percent)`; column 31 is

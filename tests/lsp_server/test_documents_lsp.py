@@ -8,7 +8,7 @@ import hashlib
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from analysis.document import Document
+from analysis.documents.document import Document
 
 URI = "file:///tmp/stagecoder-test/example.py"
 TEXT = 'def grüße(name):\n    """Say hi 👋."""\n    return f"hallo {name}"\n'

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from analysis.review import FileResult, Project, review_paths
+from analysis.review.run import FileResult, Project, review_paths
 from lsp_server.report import Explanation, Format, render
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
@@ -95,7 +95,7 @@ def test_json_carries_the_per_file_errors_and_warnings(results: list[FileResult]
 
 
 def test_github_escapes_message_and_properties() -> None:
-    from analysis.findings import Finding, Location, TextRange
+    from analysis.review.findings import Finding, Location, TextRange
 
     finding = Finding("SC305", "50% off,\nnext: line", TextRange(0, 1), Location(1, 1),
                       Location(1, 2))

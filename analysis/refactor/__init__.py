@@ -1,0 +1,1 @@
+"""Refactorings computed from the tree alone (no model): extract function."""

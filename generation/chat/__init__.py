@@ -1,0 +1,1 @@
+"""Chat-model work: rewrites of a selection and explanations of review findings."""

@@ -1,0 +1,2 @@
+"""Running vLLM for stagecoder: the `model serve` command line and process lifecycle, and the tiny
+test checkpoint."""
