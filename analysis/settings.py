@@ -15,9 +15,12 @@ from analysis.documents.reader import DEFAULT_MAX_BYTES
 
 
 class EndpointSettings(msgspec.Struct, rename="camel"):
-    """One OpenAI-compatible model endpoint served by vLLM."""
+    """One OpenAI-compatible model endpoint served by vLLM (one server, or several replicas)."""
 
     url: str = "http://127.0.0.1:8000"
+    # Replicas of the same model: when set, requests are spread over them and `url` is unused
+    # (see generation/model/replicas.py for the routing rule).
+    urls: list[str] = msgspec.field(default_factory=list)
     model: str = ""  # empty: ask the server's /v1/models and take the first
     max_tokens: int = 128
     temperature: float = 0.0
@@ -26,9 +29,24 @@ class EndpointSettings(msgspec.Struct, rename="camel"):
     total_timeout: float = 30.0  # seconds for the whole request
     api_key_env: str = "STAGECODER_API_KEY"  # name of the environment variable holding the key
 
+    def replica_urls(self) -> list[str]:
+        """The servers of this endpoint: `urls` when given, else `url` alone."""
+        return list(self.urls) or [self.url]
+
 
 def _chat_default() -> EndpointSettings:
     return EndpointSettings(max_tokens=512)
+
+
+class PrioritySettings(msgspec.Struct, rename="camel"):
+    """vLLM scheduling priority of each kind of request (lower is served first; vLLM's default
+    is 0). It takes effect on a server started with `--scheduling-policy priority`, which
+    `stagecoder model serve` passes."""
+
+    completion: int = 0  # inline completions: someone is waiting on every keystroke
+    next_edit: int = 0
+    rewrite: int = 5  # refactor.rewrite: asked for, but not on every keystroke
+    review: int = 10  # review explanations and other batch work
 
 
 class ContextSettings(msgspec.Struct, rename="camel"):
@@ -54,7 +72,21 @@ class ReviewSettings(msgspec.Struct, rename="camel"):
     ignore: list[str] = msgspec.field(default_factory=list)
     exclude: list[str] = msgspec.field(default_factory=list)
     per_path_ignores: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    preview: bool = False  # also run the preview rules (off by default; see README "Rules")
     time_budget: float = 2.0  # seconds of rules per file; then they stop with what they found
+
+
+class NextEditSettings(msgspec.Struct, rename="camel"):
+    """Next-edit suggestions (`textDocument/copilotInlineEdit`, generation/next_edit/)."""
+
+    enabled: bool = True
+    # The model name sent with next-edit requests; empty: the endpoint's own model. The endpoint
+    # is `chat` for the deepseek-instruct format and `completion` for zeta.
+    model: str = ""
+    format: str = "deepseek-instruct"  # or "zeta" (Zed's open Zeta model's prompt)
+    debounce_ms: int = 100  # the server waits this long before asking the model; editors too
+    max_history_tokens: int = 1000  # edit-history hunks in a prompt (newest first)
+    max_tokens: int = 512  # the rewritten region's budget
 
 
 class SparseSettings(msgspec.Struct, rename="camel"):
@@ -75,10 +107,12 @@ class Settings(msgspec.Struct, rename="camel"):
 
     completion: EndpointSettings = msgspec.field(default_factory=EndpointSettings)
     chat: EndpointSettings = msgspec.field(default_factory=_chat_default)
+    priority: PrioritySettings = msgspec.field(default_factory=PrioritySettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)
     stages: StageSettings = msgspec.field(default_factory=StageSettings)
     review: ReviewSettings = msgspec.field(default_factory=ReviewSettings)
     sparse: SparseSettings = msgspec.field(default_factory=SparseSettings)
+    next_edit: NextEditSettings = msgspec.field(default_factory=NextEditSettings)
     enable: bool = True
     disabled_languages: list[str] = msgspec.field(default_factory=list)
     # The one size limit: files on disk above it are skipped (review, the workspace index,

@@ -369,6 +369,15 @@ class StagecoderProtocol(LanguageServerProtocol):
     unopened documents. The handlers in `handlers/documents.py` maintain the store instead.
     """
 
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, Any]:
+        """pygls' initialize, with the server's `experimental` capabilities (next edits)."""
+        result = yield from super().lsp_initialize(params)
+        extra = getattr(self._server, "experimental_capabilities", None)
+        if extra and result is not None:
+            result.capabilities.experimental = dict(extra)
+        return result
+
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:

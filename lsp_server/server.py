@@ -1,9 +1,12 @@
-"""The stagecoder language server: state, messages to the user, transports, the handler table."""
+"""The stagecoder language server: its declared state, messages to the user, transports, handlers.
+
+Every piece of state the handlers share is declared in `StagecoderServer.__init__` and nowhere
+else; the handler modules add features, never attributes.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import sys
 import threading
@@ -13,26 +16,39 @@ from lsprotocol import types
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
-from analysis.context.builder import ContextBuilder
 from analysis.documents.document import Encoding
 from analysis.documents.store import DocumentStore
 from analysis.settings import Settings
 from generation.completion.engine import CompletionEngine
 from generation.completion.fim_model import model_factory
+from generation.next_edit.engine import NextEditEngine
 from lsp_server import __version__
+from lsp_server.handlers import (
+    code_action,
+    commands,
+    diagnostics,
+    documents,
+    inline_completion,
+    next_edit,
+    settings,
+    workspace_index,
+)
+from lsp_server.index_service import IndexService
 from lsp_server.protocol import CHUNK, StagecoderProtocol, StdinChunks, serve, strict_converter
+from lsp_server.status import StatusReporter
 
 log = logging.getLogger(__name__)
 
-# One module per LSP method family under lsp_server.handlers; each has `register(server)`.
+# One module per LSP method family; each has `register(server)`.
 HANDLERS = (
-    "settings",
-    "documents",
-    "inline_completion",
-    "code_action",
-    "diagnostics",
-    "commands",
-    "workspace_index",
+    settings,
+    documents,
+    inline_completion,
+    next_edit,
+    code_action,
+    diagnostics,
+    commands,
+    workspace_index,
 )
 
 
@@ -44,11 +60,22 @@ class StagecoderServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("stagecoder", __version__, protocol_cls=StagecoderProtocol,
                          converter_factory=strict_converter)
+        # The settings in force, merged from every source (handlers/settings.py), and the
+        # client's initializationOptions, merged again whenever the configuration changes.
         self.settings = Settings()
-        self.documents = DocumentStore(self.settings.max_file_bytes)
-        self.engine = CompletionEngine(self.settings, model_factory(), self.context_source)
-        self.inflight: dict[str, asyncio.Future] = {}  # uri -> running completion
-        self._told_once: set[str] = set()
+        self.init_options: Any = None
+        self.documents = DocumentStore(self.settings.max_file_bytes)  # the open documents
+        # Model clients, contexts, the typing-through cache, supersession of older requests.
+        self.engine = CompletionEngine(self.settings, model_factory())
+        # Next edits: edit history, shown rewrites, their model client (shares the engine's
+        # settings, contexts and names).
+        self.next_edits = NextEditEngine(self.engine)
+        # Capabilities outside LSP (next edits), sent as `experimental` in the initialize result.
+        self.experimental_capabilities: dict[str, Any] = {}
+        self.indexer = IndexService(self)  # the workspace index; hands each new one to engine
+        self.status = StatusReporter(self)  # the stagecoder/status notification's state
+        self.diagnostics = diagnostics.Publishing()  # pushes pending and under way, told once
+        self._told_once: set[str] = set()  # keys of messages already shown (tell_once)
 
     # ------------------------------------------------------------------ transports
     # pygls' start_io/start_tcp run its own frame reader (see lsp_server/protocol.py): these
@@ -105,13 +132,6 @@ class StagecoderServer(LanguageServer):
         self.log(f"stagecoder: internal error: {first}; details in the server log.",
                  types.MessageType.Error)
 
-    def context_source(self) -> ContextBuilder:
-        """The context builder over the workspace index, for the settings in force."""
-        # Imported here: the handler module imports this one.
-        from lsp_server.handlers.workspace_index import context_builder
-
-        return context_builder(self)
-
     @property
     def encoding(self) -> Encoding:
         """The negotiated position encoding ("utf-16" before initialize)."""
@@ -151,6 +171,6 @@ class StagecoderServer(LanguageServer):
 def create_server() -> StagecoderServer:
     """A server with every handler module registered."""
     server = StagecoderServer()
-    for name in HANDLERS:
-        importlib.import_module(f"lsp_server.handlers.{name}").register(server)
+    for handler in HANDLERS:
+        handler.register(server)
     return server

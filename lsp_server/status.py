@@ -11,7 +11,7 @@ does not flicker while they type. So a notification goes out only when the shown
   or a long prompt), never for a quick answer, and never while the model is known unreachable
   (a request then is a retry, not news; its success turns the bar "ready"); when the last
   completion ends without an outcome (cancelled, superseded) the bar goes back to what it said.
-The state lives in one `StatusReporter` per server, kept here (not as server attributes).
+The state lives in the server's `StatusReporter` (`ls.status`, declared with the server's state).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class StatusReporter:
     """The state shown to one client, and the completions in flight that may make it "working"."""
 
     def __init__(self, ls: StagecoderServer) -> None:
-        self._ls = weakref.ref(ls)
+        self._ls = weakref.ref(ls)  # the server owns the reporter, not the other way round
         self.state: str | None = None
         self._settled = ("ready", "no completion running")  # the last state other than working
         self._inflight = 0
@@ -85,20 +85,3 @@ class StatusReporter:
         self._timer = None
         if self._inflight and self.state != "unreachable":
             self.show("working", "generating a completion")
-
-
-_reporters: weakref.WeakKeyDictionary[StagecoderServer, StatusReporter] = (
-    weakref.WeakKeyDictionary())
-
-
-def reporter(ls: StagecoderServer) -> StatusReporter:
-    """The server's status reporter (created on first use)."""
-    found = _reporters.get(ls)
-    if found is None:
-        found = _reporters[ls] = StatusReporter(ls)
-    return found
-
-
-def send(ls: StagecoderServer, state: str, message: str) -> None:
-    """Show `state` for the server's client (no notification when it is unchanged)."""
-    reporter(ls).show(state, message)

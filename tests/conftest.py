@@ -11,6 +11,14 @@ import pytest
 pytest_plugins = ["tests.plugins.vllm_server"]
 
 
+@pytest.fixture(autouse=True)
+def _private_review_cache(tmp_path_factory: pytest.TempPathFactory,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test reviews with a cache of its own, never the user's ~/.cache/stagecoder (a hit
+    left by another test would stand in for the code path under test)."""
+    monkeypatch.setenv("STAGECODER_CACHE_DIR", str(tmp_path_factory.mktemp("review-cache")))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Give each `vllm` test one rerun (pytest-rerunfailures)."""
     for item in items:

@@ -2,8 +2,9 @@
 
 `ContextBuilder.build(doc, offset)` returns a `CompletionContext`: the prefix and suffix cut at
 statement boundaries (whole lines; a single overlong line is cut at a character boundary) so
-they fit a token budget, the hole kind, the enclosing scopes, the file's imports, its indentation
-unit and related snippets from other files. Secret files give an empty context; secret values
+they fit a token budget, the `Hole` (analysis/context/hole.py: the one reading of the cursor that
+the stages use too: kind, line facts, indentation, scopes), the file's imports (read here only,
+and cached) and related snippets from other files. Secret files give an empty context; secret values
 are masked in place (analysis/secrets.py). Work per call is bounded by the budget, not by the
 file size; results are cached per (uri, version, offset), and the prefix start sticks while
 typing so a prompt's beginning stays byte-identical (vLLM's prefix cache keeps hitting).
@@ -18,14 +19,8 @@ from collections import OrderedDict
 
 import msgspec
 
-from analysis.context.cut_points import (
-    char_cut,
-    char_cut_forward,
-    indent_unit,
-    snap_back,
-    snap_forward,
-)
-from analysis.context.hole import HoleKind, ScopeNode, hole_kind, scope_chain
+from analysis.context.cut_points import char_cut, char_cut_forward, snap_back, snap_forward
+from analysis.context.hole import Hole, HoleKind, Scope, classify, empty_hole
 from analysis.context.related import Snippet, comment_syntax, display_path, related_snippets
 from analysis.context.tokens import ApproxCounter, TokenCounter
 from analysis.documents.document import Document, Encoding
@@ -36,27 +31,17 @@ from analysis.scope.imports import ImportRef, extract_imports
 from analysis.secrets import SecretFilter, redact, redact_window
 from analysis.settings import ContextSettings
 
-__all__ = ["CompletionContext", "ContextBuilder", "HoleKind", "Scope", "Snippet", "TokenUsage",
-           "build_context"]
+__all__ = ["CompletionContext", "ContextBuilder", "Hole", "HoleKind", "Scope", "Snippet",
+           "TokenUsage", "build_context"]
 
 FIM_OVERHEAD_TOKENS = 3  # <｜fim▁begin｜>, <｜fim▁hole｜>, <｜fim▁end｜>
 PREFIX_SHARE = 0.75  # of the file's budget, before what the suffix leaves unused
 STICKY_SLACK = 0.1  # a fresh prefix cut leaves this share free, so typing does not move it
-MAX_SIGNATURE = 200
 CACHE_ENTRIES = 32
 ANCHOR_ENTRIES = 256
 IMPORTS_REFRESH_S = 2.0
 _IMPORT_WORDS = (b"import", b"from", b"#include", b"# include", b"use ", b"using ", b"mod ",
                  b"extern crate")
-
-
-class Scope(msgspec.Struct, frozen=True, rename="camel"):
-    """One enclosing scope of the cursor."""
-
-    kind: str  # class, function, method, namespace, impl
-    name: str
-    signature: str  # its header on one line, e.g. "def total(self) -> Decimal:"
-    line: int  # zero-based line where it starts
 
 
 class TokenUsage(msgspec.Struct, frozen=True, rename="camel"):
@@ -83,11 +68,9 @@ class CompletionContext(msgspec.Struct, frozen=True, kw_only=True, rename="camel
     suffix: str  # text after the cursor, up to `suffix_end`
     prefix_start: int  # byte offset where `prefix` starts (0: the file's start)
     suffix_end: int  # byte offset where `suffix` ends (file size: the file's end)
-    hole: HoleKind
-    scopes: tuple[Scope, ...]  # enclosing scopes, outermost first
+    hole: Hole  # the cursor's hole: its kind, line facts, indentation and scopes
     imports: tuple[str, ...]  # the file's import statements as written
-    indent_unit: str  # one level of indentation: "\t", "  ", "    "
-    indent: str  # the indentation of the cursor's line
+    import_names: tuple[str, ...]  # the local names those imports bind
     line_comment: str  # the language's line-comment marker, for path headers in prompts
     related: tuple[Snippet, ...]  # snippets from other files, in prompt order
     tokens: TokenUsage
@@ -158,14 +141,13 @@ class ContextBuilder:
         empty = CompletionContext(
             uri=doc.uri, path=shown, language=doc.language, version=doc.version, offset=offset,
             line=position.line, column=position.character, prefix="", suffix="",
-            prefix_start=offset, suffix_end=offset, hole=HoleKind.STATEMENT, scopes=(),
-            imports=(), indent_unit=table.indent_unit, indent="", line_comment=comment,
-            related=(), tokens=TokenUsage(budget, 0, 0, 0, self.counter.name))
+            prefix_start=offset, suffix_end=offset, hole=empty_hole(offset, table.indent_unit),
+            imports=(), import_names=(), line_comment=comment, related=(),
+            tokens=TokenUsage(budget, 0, 0, 0, self.counter.name))
         if reason:
             return msgspec.structs.replace(empty, excluded=reason)
-        scopes = scope_chain(doc, offset, table)
+        hole, scopes = classify(doc, offset, table, here)
         imports = self._imports(doc, offset)
-        hole = hole_kind(doc, offset, table)
         related: list[Snippet] = []
         if self.index is not None and doc.tree is not None:
             share = min(max(self.settings.related_share, 0.0), 1.0)
@@ -177,15 +159,10 @@ class ContextBuilder:
         start, end, prefix_tokens, suffix_tokens = self._cut(doc, offset, file_budget, table)
         src = doc.source
         prefix, suffix, redacted = redact_window(src, start, offset, end, here)
-        line_start = src.rfind(b"\n", 0, offset) + 1
-        line = src[line_start:line_start + 256]
-        indent = line[:len(line) - len(line.lstrip(b" \t"))].decode("utf-8")
         return msgspec.structs.replace(
             empty, prefix=prefix, suffix=suffix, prefix_start=start, suffix_end=end, hole=hole,
-            scopes=tuple(_scope(src, s, here) for s in scopes),
             imports=tuple(redact(ref.text, here).text for ref in imports),
-            indent_unit=indent_unit(prefix[-4000:] + suffix[:1000], table), indent=indent,
-            related=tuple(related), redacted_lines=redacted,
+            import_names=_bound_names(imports), related=tuple(related), redacted_lines=redacted,
             tokens=TokenUsage(budget, prefix_tokens, suffix_tokens, related_tokens,
                               self.counter.name))
 
@@ -336,11 +313,6 @@ def build_context(doc: Document, offset: int, index: SymbolIndex | None = None, 
     return ContextBuilder(index, settings, counter).build(doc, offset)
 
 
-def _scope(src: bytes, scope: ScopeNode, path: str) -> Scope:
-    node = scope.node
-    body = node.child_by_field_name("body")
-    end = body.start_byte if body is not None else min(node.end_byte, node.start_byte + 400)
-    header = " ".join(src[node.start_byte:end].decode("utf-8", "replace").split())
-    # A default argument may hold a secret; read a little past the cut so a cut one is seen.
-    header = redact(header[:2 * MAX_SIGNATURE], path).text
-    return Scope(scope.kind, scope.name, header[:MAX_SIGNATURE], node.start_point.row)
+def _bound_names(imports: tuple[ImportRef, ...]) -> tuple[str, ...]:
+    """The local names a file's imports bind, each once, in order (wildcards left out)."""
+    return tuple(dict.fromkeys(a for ref in imports for a in ref.aliases if a and a != "*"))

@@ -1,6 +1,5 @@
 """Where a prompt's prefix may start and its suffix may end: statement boundaries, found in the
-tree near a line-based cut, and character boundaries for a single overlong line. Also the file's
-indentation unit, read from the kept text.
+tree near a line-based cut, and character boundaries for a single overlong line.
 
 Work is bounded: at most MAX_SNAP_LINES lines are probed, each with a few node visits; where
 the tree is deeper than MAX_SNAP_DEPTH levels at the cut (each probe would cost that depth, and
@@ -9,7 +8,6 @@ tree-sitter finds a parent by descending from the root), the line-based cut stan
 
 from __future__ import annotations
 
-import re
 from itertools import islice
 
 from tree_sitter import Node
@@ -130,24 +128,3 @@ def char_cut_forward(src: bytes, offset: int, budget: float, ceiling: int) -> in
     while pos > offset and pos < len(src) and src[pos] & 0xC0 == 0x80:
         pos -= 1
     return pos
-
-
-_INDENT = re.compile(r"^([ \t]*)\S", re.MULTILINE)
-
-
-def indent_unit(text: str, table: SyntaxTable) -> str:
-    """The file's indentation unit, from steps between consecutive lines; else the default."""
-    indents = _INDENT.findall(text[-20_000:])
-    tabs = sum(1 for i in indents if i.startswith("\t"))
-    if tabs and tabs * 2 >= sum(1 for i in indents if i):
-        return "\t"
-    steps: dict[int, int] = {}
-    previous = 0
-    for indent in indents:
-        width = len(indent)
-        if width - previous in (2, 3, 4, 8):
-            steps[width - previous] = steps.get(width - previous, 0) + 1
-        previous = width
-    if not steps:
-        return table.indent_unit
-    return " " * max(steps, key=lambda w: (steps[w], -w))

@@ -2,12 +2,17 @@
 
 One table per grammar: which nodes open a scope (and what kind), which are bodies, argument lists,
 strings, comments, imports and identifiers. Kept as data so a test can check every name against
-the grammar it belongs to.
+the grammar it belongs to. `SyntaxTable.functions` is the one list of function node types (the
+context, the stages and the boundary rules all read it); `is_docstring` is the one docstring test
+and `indent_unit` the one reading of a file's indentation unit.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+from tree_sitter import Node
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,8 @@ JAVASCRIPT = SyntaxTable(
     scopes={
         "class_declaration": "class", "class": "class",
         "function_declaration": "function", "generator_function_declaration": "function",
-        "function_expression": "function", "arrow_function": "function",
-        "method_definition": "function",
+        "function_expression": "function", "generator_function": "function",
+        "arrow_function": "function", "method_definition": "function",
     },
     blocks=frozenset({"program", "statement_block", "class_body", "switch_body"}),
     arguments=frozenset({"arguments"}),
@@ -172,6 +177,42 @@ PLAIN = SyntaxTable(
     comments=frozenset(), interpolations=frozenset(), imports=frozenset(),
     import_containers=frozenset(), identifiers=(),
 )
+
+
+def is_docstring(statement: Node) -> bool:
+    """True for a Python statement that is a bare string: a docstring when it comes first."""
+    return (statement.type == "expression_statement" and statement.named_child_count == 1
+            and statement.named_children[0].type in ("string", "concatenated_string"))
+
+
+_LINE = re.compile(r"^([ \t]*)(\S.*?)[ \t\r]*$", re.MULTILINE)
+_STEPS = (2, 3, 4, 8)
+
+
+def indent_unit(text: str, table: SyntaxTable) -> str:
+    """The file's indentation unit: tabs when most indented lines use them, else the most
+    common step in from a line that opens a block (a continuation line's alignment is no
+    indentation), else from any line; the language's default when the text shows none.
+
+    The context and the stages take it from the cursor's `Hole`."""
+    lines = _LINE.findall(text[-20_000:])
+    tabs = sum(1 for indent, _ in lines if indent.startswith("\t"))
+    if tabs and tabs * 2 >= sum(1 for indent, _ in lines if indent):
+        return "\t"
+    opened: dict[int, int] = {}
+    anywhere: dict[int, int] = {}
+    previous, opens = 0, False
+    for indent, code in lines:
+        step = len(indent) - previous
+        if step in _STEPS:
+            anywhere[step] = anywhere.get(step, 0) + 1
+            if opens:
+                opened[step] = opened.get(step, 0) + 1
+        previous, opens = len(indent), code.endswith(table.opener)
+    steps = opened or anywhere
+    if not steps:
+        return table.indent_unit
+    return " " * max(steps, key=lambda w: (steps[w], -w))
 
 
 def table_for(language: str) -> SyntaxTable:

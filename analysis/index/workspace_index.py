@@ -1,7 +1,9 @@
 """The workspace symbol index: definitions of every supported file, by name, kept up to date.
 
-Built from disk (`build`, meant for a background thread), then kept current from open documents
-(`update_document`), saves and file-watch events (`update_path`, `remove`). It also remembers the
+Built from disk (`build`, meant for a background thread) over the files `stagecoder review` would
+read (the one walker, `analysis.documents.discover`), then kept current from open documents
+(`update_document`), saves and file-watch events (`update_path`, `remove`; a changed file the
+walk would skip, such as one under node_modules/, stays out). It also remembers the
 regions edited most recently, per file, for related-snippet context. Memory stays bounded: per
 definition only its name, kind, place, capped signature and doc; no file text, no trees.
 Thread-safe: writers take a lock and swap in new tuples, readers never block.
@@ -13,15 +15,15 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pathspec
-
+from analysis.documents.discover import discover as walk
+from analysis.documents.discover import walks_to
 from analysis.documents.document import Document
 from analysis.documents.languages import supported_extensions
-from analysis.documents.reader import CONFIG_MAX_BYTES, DEFAULT_MAX_BYTES, read_text
+from analysis.documents.reader import DEFAULT_MAX_BYTES
 from analysis.documents.store import read_source, uri_to_path
 from analysis.index.definitions import Symbol, extract_symbols
 from analysis.scope.imports import file_keys, matches
@@ -29,15 +31,11 @@ from analysis.secrets import SecretFilter
 
 __all__ = ["FileSymbols", "RecentEdit", "Symbol", "SymbolIndex", "extract_symbols"]
 
-DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_BYTES  # the `maxFileBytes` setting's default
 DEFAULT_MAX_FILES = 50_000
 RECENT_EDITS = 12
 RECENT_CONTEXT_LINES = 3
 RECENT_MAX_BYTES = 600
-SKIP_DIRS = frozenset({
-    "node_modules", "__pycache__", "venv", "env", "target", "build", "dist", "out",
-    "bower_components", "site-packages", "vendor", "third_party",
-})
+MAX_PROBLEMS = 100  # bad paths remembered in `problems`
 
 Progress = Callable[[int, int], None]
 
@@ -69,13 +67,13 @@ class SymbolIndex:
     """Definitions by name over the workspace, plus the most recently edited regions."""
 
     def __init__(self, excludes: Iterable[str] = (), *,
-                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                 max_file_bytes: int = DEFAULT_MAX_BYTES,
                  max_files: int = DEFAULT_MAX_FILES) -> None:
         self.secrets = SecretFilter(excludes)
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
         self.roots: tuple[str, ...] = ()
-        self.problems: list[str] = []  # files that could not be read (first 100)
+        self.problems: list[str] = []  # paths that could not be walked or read (the first 100)
         self._files: dict[str, FileSymbols] = {}
         self._by_name: dict[str, tuple[Symbol, ...]] = {}
         self._by_stem: dict[str, tuple[str, ...]] = {}  # last stem part -> paths
@@ -151,21 +149,25 @@ class SymbolIndex:
     # ------------------------------------------------------------------ building
 
     def discover(self, roots: Iterable[str | os.PathLike[str]]) -> list[Path]:
-        """Files under `roots` worth indexing: supported, not ignored, not secret, not huge."""
-        exts = supported_extensions()
+        """Files under `roots` worth indexing: what review would read, less secret-looking ones.
+
+        The walk is `analysis.documents.discover` (the one walker: .gitignore files at every
+        level, the default excludes, symlink loops reported and not followed); at most
+        `max_files` files, and bad paths go to `problems`.
+        """
         found: list[Path] = []
         for root in roots:
             base = Path(root)
-            ignore = _gitignore(base)
-            for path in _walk(base):
-                if len(found) >= self.max_files:
-                    return found
-                if path.suffix.lower() not in exts or self.secrets.is_excluded(path, base):
+            for item in walk([base], base):
+                if item.problem:
+                    self._note(item.problem)
                     continue
-                rel = path.relative_to(base).as_posix()
-                if ignore is not None and ignore.match_file(rel):
+                path = Path(item.path)
+                if self.secrets.is_excluded(path, base):
                     continue
                 found.append(path)
+                if len(found) >= self.max_files:
+                    return found
         return found
 
     def prepare(self, roots: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -209,7 +211,15 @@ class SymbolIndex:
         if not p.is_file():
             self.remove(p)
             return
-        if p.suffix.lower() in supported_extensions() and not self.excluded(p):
+        if self.excluded(p):
+            return
+        posix = Path(os.path.abspath(p)).as_posix()
+        root = next((r for r in self.roots if posix.startswith(r + "/")), None)
+        if root is None:  # outside every root (or no build yet): any supported file
+            wanted = p.suffix.lower() in supported_extensions()
+        else:  # the walk's verdict: an `npm install` under node_modules/ indexes nothing
+            wanted = walks_to(posix, root)
+        if wanted:
             self.index_paths([p])
 
     def remove(self, path: str | os.PathLike[str]) -> None:
@@ -264,10 +274,14 @@ class SymbolIndex:
         result = read_source(path, max_bytes=self.max_file_bytes)
         doc = result.document
         if doc is None:
-            if result.problem and len(self.problems) < 100:
-                self.problems.append(result.problem)
+            if result.problem:
+                self._note(result.problem)
             return None
         return self._entry(key, doc, stat.st_mtime_ns)
+
+    def _note(self, problem: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
 
     def _entry(self, path: str, doc: Document, mtime_ns: int) -> FileSymbols:
         stem, folder = file_keys(path)
@@ -325,33 +339,3 @@ def _doc_path(doc: Document) -> str | None:
     if path is None:
         return None
     return path.resolve().as_posix() if path.is_absolute() else path.as_posix()
-
-
-def _gitignore(root: Path) -> pathspec.GitIgnoreSpec | None:
-    text, _ = read_text(root / ".gitignore", CONFIG_MAX_BYTES)
-    return None if text is None else pathspec.GitIgnoreSpec.from_lines(text.splitlines())
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    """Files under `root`, depth first, skipping hidden and dependency folders and symlinks."""
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as entries:
-                items = sorted(entries, key=lambda e: e.name)
-        except OSError:
-            continue
-        subdirs: list[Path] = []
-        for item in items:
-            if item.name.startswith("."):
-                continue
-            try:
-                if item.is_dir(follow_symlinks=False):
-                    if item.name not in SKIP_DIRS:
-                        subdirs.append(Path(item.path))
-                elif item.is_file(follow_symlinks=False):
-                    yield Path(item.path)
-            except OSError:
-                continue
-        stack.extend(reversed(subdirs))

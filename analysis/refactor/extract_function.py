@@ -4,8 +4,10 @@ Pure and deterministic: (document, byte selection) -> edits. Names the statement
 local to the enclosing function (or that they rebind after reading) become parameters; names they
 bind that are used elsewhere in the scope are returned and assigned at the call site. Selections
 that cannot be moved without changing behaviour are refused with a reason: partial statements,
-`return`/`yield`, `break`/`continue` leaving the selection, `global`/`nonlocal`, class bodies, and
-multi-line strings that re-indenting would alter.
+whole definitions (`def`/`class`: wrapping one in a new function would take it out of its
+namespace), `return`/`yield`, `break`/`continue` leaving the selection, `global`/`nonlocal`,
+class bodies, and multi-line strings that re-indenting would alter. At module level every name
+the statements bind is returned and assigned back: a module's globals are visible to importers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from analysis.review.findings import Edit
 from analysis.scope.python_scope import NESTED, Use, scope_uses
 
 _LOOPS = frozenset({"for_statement", "while_statement"})
+_DEFINITIONS = frozenset({"function_definition", "class_definition", "decorated_definition"})
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -60,6 +63,10 @@ def extract_function(doc: Document, start: int, end: int, name: str = "extracted
     if isinstance(found, Refusal):
         return found
     block, stmts = found
+    definition = next((_defined_name(doc, st) for st in stmts if st.type in _DEFINITIONS), None)
+    if definition is not None:
+        return Refusal(f"the selection is a whole definition ({definition}): select the "
+                       "statements inside it")
     scope = _scope(block, root)
     if isinstance(scope, Refusal):
         return scope
@@ -86,6 +93,16 @@ def _statements(doc: Document, root: Node, start: int, end: int
     if doc.source[line_start : stmts[0].start_byte].strip() or (rest and not rest.startswith(b"#")):
         return Refusal("the selection shares a line with other statements")
     return node, stmts
+
+
+def _defined_name(doc: Document, stmt: Node) -> str:
+    """`def name` / `class name` for a (decorated) definition."""
+    node = stmt.child_by_field_name("definition") if stmt.type == "decorated_definition" \
+        else stmt
+    name = node.child_by_field_name("name") if node is not None else None
+    keyword = "class" if node is not None and node.type == "class_definition" else "def"
+    text = doc.source[name.start_byte : name.end_byte].decode() if name is not None else "?"
+    return f"`{keyword} {text}`"
 
 
 def _scope(block: Node, root: Node) -> Node | Refusal:
@@ -156,7 +173,8 @@ def _build(doc: Document, root: Node, scope: Node, stmts: list[Node], name: str
     is_function = scope.type == "function_definition"
     params = [n for n in read_first if n in stored or (is_function and n in locals_)]
     used_after = {u.name for u in outside if u.kind in ("load", "both")}
-    returns = [n for n in stored if n in used_after]
+    # A module's globals are read by importers too: at module level, every binding goes back.
+    returns = [n for n in stored if n in used_after or not is_function]
     bound_before = {u.name for u in outside if u.kind in ("store", "both") and u.offset < sel_start}
     bound_before |= enclosing
     params += [n for n in returns if n in bound_before and n not in params]

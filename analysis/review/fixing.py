@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from analysis.documents.document import Document
-from analysis.documents.reader import read_bounded
+from analysis.documents.reader import declared_encoding, read_bounded
 from analysis.review.findings import Finding, apply_fixes
 
 MAX_PASSES = 10
@@ -43,6 +43,10 @@ def fix_document(
         return FixOutcome(None, 0, findings, "not fixed: the file has syntax errors")
     if document.decode_errors:
         return FixOutcome(None, 0, findings, "not fixed: the file is not valid UTF-8")
+    encoding = declared_encoding(document.source) if document.language == "python" else None
+    if encoding not in (None, "utf-8"):  # it was read through its codec; fixes write UTF-8
+        return FixOutcome(None, 0, findings,
+                          f"not fixed: the file declares the {encoding} encoding")
     source, applied, note = document.source, 0, None
     current, doc = findings, document
     for _ in range(MAX_PASSES):

@@ -1,23 +1,30 @@
 """Batch review: project settings, files analyzed in parallel on every core, safe fixes applied.
 
 `review_paths` is the engine behind `stagecoder review`: it discovers files
-(analysis.documents.discover),
-reviews each one in a worker process (`review_file`: read, analyze, optionally fix and write
-back), and hands each `FileResult` to a callback as it completes (for a progress bar). A bad file
-never stops the run: its result carries a `problem` sentence instead of findings. Files are read
-through `analysis.documents.reader` (regular files only, `maxFileBytes`, the line-length guard).
-Pool workers
-die with their parent: a worker never goes on fixing files for a run that no one is waiting for.
+(analysis.documents.discover, the walker the workspace index uses too) for a `Project` (its
+settings from analysis.project), reviews each one in a worker process (`review_file`: read,
+analyze, optionally fix and write back), and hands each `FileResult` to a callback as it completes
+(for a progress bar). A bad file never stops the run: its result carries a `problem` sentence
+instead of findings. Files are read through `analysis.documents.reader` (regular files only,
+`maxFileBytes`, the line-length guard). Pool workers die with their parent: a worker never goes
+on fixing files for a run that no one is waiting for.
+
+At CI scale (README "Review in CI"): a `ReviewCache` answers for files whose bytes, path,
+settings and rules were reviewed before (`analysis.review.cache`; never with `fix`); a
+`Selection` keeps one shard of the files (`Shard`: a stable hash of the path relative to the
+project root) and, with `Changes` from `git diff`, only the changed files and the findings on
+their changed lines, and records each reported file's place in the whole walk so that the
+shards' reports can be merged back into the unsharded order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import signal
 import sys
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -27,14 +34,18 @@ from urllib.parse import quote
 
 import msgspec
 
+from analysis.budget import Budget
 from analysis.documents.discover import Found, discover
 from analysis.documents.document import Document
-from analysis.documents.reader import CONFIG_MAX_BYTES, DEFAULT_MAX_BYTES, read_bounded
+from analysis.documents.reader import DEFAULT_MAX_BYTES, read_bounded
 from analysis.documents.store import read_source
+from analysis.project import Project
+from analysis.review.cache import ReviewCache, entry_key, fingerprint
+from analysis.review.changes import Changes
 from analysis.review.checks import analyze, analyze_report
 from analysis.review.findings import Finding
 from analysis.review.fixing import file_identity, fix_document, write_if_unchanged
-from analysis.settings import ReviewSettings, Settings, pyproject_settings, settings_from
+from analysis.settings import ReviewSettings
 
 SEQUENTIAL_BELOW = 8  # fewer files than this: a process pool costs more than it saves
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -48,56 +59,57 @@ class FileResult(msgspec.Struct, rename="camel", omit_defaults=True, frozen=True
     problem: str | None = None  # the file was not reviewed (an error: exit code 2)
     notes: list[str] = msgspec.field(default_factory=list)  # reviewed, with remarks
     fixed: int = 0  # safe fixes applied and written
+    partial: bool = False  # the rules ran out of time (review.timeBudget): not cached
+
+
+class Shard(msgspec.Struct, frozen=True):
+    """Shard `index` of `count` (1-based, as CI matrices number their jobs)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`I/N` -> Shard; ValueError with a sentence for anything else."""
+        left, sep, right = text.partition("/")
+        if not (sep and left.strip().isdigit() and right.strip().isdigit()):
+            raise ValueError(f"expected I/N (such as 1/4), not {text!r}")
+        index, count = int(left), int(right)
+        if not 1 <= index <= count:
+            raise ValueError(f"{text}: I must be between 1 and N")
+        return cls(index, count)
+
+    def takes(self, relative: str) -> bool:
+        """Whether this shard reviews the file at `relative` (a posix path from the root)."""
+        digest = hashlib.sha256(relative.encode("utf-8", "surrogateescape")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
 
 
 @dataclass(slots=True)
-class Project:
-    """Where settings came from and what they are."""
+class Selection:
+    """Which of the discovered files a run reviews and which findings it reports."""
 
-    root: Path
-    settings: Settings = field(default_factory=Settings)
-    config: Path | None = None
-    problems: list[str] = field(default_factory=list)
+    shard: Shard | None = None
+    changes: Changes | None = None  # --diff: changed files only, findings on changed lines
+    positions: dict[str, int] = field(default_factory=dict)  # filled: path -> place in the walk
 
+    def keeps(self, item: Found, root: Path) -> bool:
+        """Whether the run reviews `item` (a problem is reported by the shard it hashes to; a
+        path named on the command line that cannot be reviewed is reported with --diff too)."""
+        named = item.explicit and item.problem is not None
+        if self.changes is not None and not named and not self.changes.changed(item.path):
+            return False
+        return self.shard is None or self.shard.takes(_relative(item.path, root))
 
-def load_project(start: Path, config: Path | None = None) -> Project:
-    """Settings from `config`, else the nearest pyproject.toml with `[tool.stagecoder]`."""
-    candidates = [config] if config else [d / "pyproject.toml"
-                                          for d in [start.resolve(), *start.resolve().parents]]
-    for candidate in candidates:
-        if candidate is None or (config is None and not candidate.is_file()):
-            continue
-        read = read_bounded(candidate, CONFIG_MAX_BYTES)
-        if read.data is None:
-            return Project(start if config else candidate.parent, config=candidate,
-                           problems=[read.problem or f"{candidate}: cannot read"])
-        try:
-            data = tomllib.loads(read.data.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            return Project(candidate.parent, config=candidate,
-                           problems=[f"{candidate}: cannot read settings ({exc})"])
-        section = data.get("tool", {}).get("stagecoder")
-        if section is None and config is None:
-            continue
-        settings, found = settings_from(pyproject_settings(_hoist_review(section or {})))
-        problems = [f"{candidate}: [tool.stagecoder] `{p.key}`: {p.message}" for p in found]
-        return Project(candidate.parent, settings, candidate, problems)
-    return Project(start)
-
-
-# Review keys accepted directly under [tool.stagecoder] (as ruff takes `select` under [tool.ruff]).
-_REVIEW_KEYS = ("select", "ignore", "exclude", "per-path-ignores", "per_path_ignores")
-
-
-def _hoist_review(section: dict) -> dict:
-    """Move top-level review keys into the `review` table; keys in `review` itself win."""
-    top = {k: v for k, v in section.items() if k in _REVIEW_KEYS}
-    if not top:
-        return section
-    rest = {k: v for k, v in section.items() if k not in top}
-    review = rest.get("review")
-    rest["review"] = {**top, **review} if isinstance(review, dict) else top
-    return rest
+    def report(self, result: FileResult) -> FileResult:
+        """`result` less the findings outside the changed lines (with --diff)."""
+        changes = self.changes
+        if changes is None or not result.findings:
+            return result
+        kept = [f for f in result.findings
+                if changes.touches(result.path, f.location.line, f.end_location.line)]
+        return result if len(kept) == len(result.findings) else msgspec.structs.replace(
+            result, findings=kept)
 
 
 def review_file(path: str, review: ReviewSettings, root: Path, fix: bool = False, *,
@@ -117,12 +129,13 @@ def review_file(path: str, review: ReviewSettings, root: Path, fix: bool = False
         return FileResult(path, notes=[f"{path}: skipped, no grammar for this file type"])
     rel = _relative(path, root)
     try:
-        report = analyze_report(doc, review, path=rel)
+        budget = Budget(review.time_budget)
+        report = analyze_report(doc, review, path=rel, budget=budget)
         findings = report.findings
         if report.truncated:  # cut short (budget, nesting): say so, keep what was found
             notes.append(f"{path}: {report.truncated}")
-        if not fix:
-            return FileResult(path, findings, notes=notes)
+        if not fix:  # a result the clock cut short is not cached: a quieter run may finish it
+            return FileResult(path, findings, notes=notes, partial=budget.expired())
         return _fix(path, doc, findings, review, rel, identity, notes)
     except Exception as exc:  # a bug in a rule must not end the whole run
         return FileResult(path, problem=f"{path}: internal error while reviewing ({exc!r})")
@@ -227,37 +240,98 @@ def review_paths(
     jobs: int | None = None,
     on_total: Callable[[int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    cache: ReviewCache | None = None,
+    selection: Selection | None = None,
 ) -> list[FileResult]:
-    """Review every file under `paths`; results (problems included) in discovery order."""
+    """Review every file under `paths` (those `selection` keeps); results (problems included)
+    in discovery order. `cache` answers for files reviewed before (not with `fix`)."""
     review = project.settings.review
     max_file_bytes = project.settings.max_file_bytes
     found: list[Found] = list(discover(paths, project.root, review.exclude))
+    places = list(range(len(found)))
+    if selection is not None:
+        places = [i for i in places if selection.keeps(found[i], project.root)]
+        found = [found[i] for i in places]
+        selection.positions = {item.path: place for item, place in zip(found, places, strict=True)}
     if on_total:
         on_total(len(found))
     results: list[FileResult | None] = [None] * len(found)
+
+    def done(i: int, result: FileResult) -> None:
+        results[i] = selection.report(result) if selection is not None else result
+        if on_result:
+            on_result(results[i])  # type: ignore[arg-type]
+
     todo: list[tuple[int, str]] = []
     for i, item in enumerate(found):
         if item.problem:
-            results[i] = FileResult(item.path, problem=item.problem)
-            if on_result:
-                on_result(results[i])  # type: ignore[arg-type]
+            done(i, FileResult(item.path, problem=item.problem))
         else:
             todo.append((i, item.path))
+    keys: dict[int, tuple[bytes, tuple[int, int, int]]] = {}
+    if cache is not None and not fix:
+        todo = _from_cache(todo, project, cache, keys, done)
     jobs = max(1, jobs or available_cores())
+    fresh: dict[int, FileResult] = {}
+
+    def reviewed(i: int, result: FileResult) -> None:
+        fresh[i] = result
+        done(i, result)
+
     if jobs == 1 or len(todo) < SEQUENTIAL_BELOW:
         for i, path in todo:
-            results[i] = review_file(path, review, project.root, fix,
-                                     max_file_bytes=max_file_bytes)
-            if on_result:
-                on_result(results[i])  # type: ignore[arg-type]
+            reviewed(i, review_file(path, review, project.root, fix,
+                                    max_file_bytes=max_file_bytes))
     else:
-        _run_pool(todo, review, project.root, fix, max_file_bytes, jobs, results, on_result)
+        _run_pool(todo, review, project.root, fix, max_file_bytes, jobs, reviewed)
+    if cache is not None and keys:
+        _to_cache(cache, keys, fresh)
     return [r for r in results if r is not None]
 
 
+def _identity(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _from_cache(todo: list[tuple[int, str]], project: Project, cache: ReviewCache,
+                keys: dict[int, tuple[bytes, tuple[int, int, int]]],
+                done: Callable[[int, FileResult], None]) -> list[tuple[int, str]]:
+    """Answer what the cache holds; the rest (with their keys noted in `keys`) is left to do."""
+    run = fingerprint(project.settings)
+    for i, path in todo:
+        identity = _identity(path)
+        data = read_bounded(path, project.settings.max_file_bytes).data
+        if data is not None and identity is not None:
+            keys[i] = (entry_key(run, path, data), identity)
+    hits = cache.get_many((key for key, _ in keys.values()), FileResult)
+    left = []
+    for i, path in todo:
+        hit = hits.get(keys[i][0]) if i in keys else None
+        if hit is None:
+            left.append((i, path))
+        else:
+            del keys[i]
+            done(i, hit)
+    return left
+
+
+def _to_cache(cache: ReviewCache, keys: dict[int, tuple[bytes, tuple[int, int, int]]],
+              fresh: dict[int, FileResult]) -> None:
+    """Keep the new results of files that did not change while they were reviewed."""
+    for i, (key, identity) in keys.items():
+        result = fresh.get(i)
+        if (result is not None and result.problem is None and not result.partial
+                and _identity(result.path) == identity):
+            cache.put(key, result)
+
+
 def _run_pool(todo: list[tuple[int, str]], review: ReviewSettings, root: Path, fix: bool,
-              max_file_bytes: int, jobs: int, results: list[FileResult | None],
-              on_result: Callable[[FileResult], None] | None) -> None:
+              max_file_bytes: int, jobs: int, reviewed: Callable[[int, FileResult], None]
+              ) -> None:
     size = max(1, min(32, len(todo) // (jobs * 8)))
     chunks = [todo[k : k + size] for k in range(0, len(todo), size)]
     initargs = (msgspec.json.encode(review), str(root), fix, max_file_bytes, os.getpid())
@@ -270,6 +344,4 @@ def _run_pool(todo: list[tuple[int, str]], review: ReviewSettings, root: Path, f
                 done = [(i, FileResult(p, problem=f"{p}: worker process died ({exc})"))
                         for i, p in futures[future]]
             for i, result in done:
-                results[i] = result
-                if on_result:
-                    on_result(result)
+                reviewed(i, result)

@@ -2,8 +2,10 @@
 and the file's naming convention.
 
 "Known" names are the identifiers a document mentions anywhere plus its language's builtins. The
-whole-file scan is cached per document and refreshed at most every `refresh_s` seconds; the lines
-near the cursor are always scanned fresh, so a name typed a moment ago is known at once.
+whole-file scan is cached per document (an LRU bounded in bytes) and refreshed at most every
+`refresh_s` seconds; the lines near the cursor are always scanned fresh, so a name typed a moment
+ago is known at once. Whether an identifier defines a name is analysis/scope/bindings.py's one
+answer.
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ import builtins
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from itertools import islice
 
 from tree_sitter import Node
 
 from analysis.documents.document import Document
-from analysis.documents.tree_walks import ancestors
+from analysis.scope.bindings import Step, StepsAbove, is_binding, steps_up
 from analysis.scope.visible import module_names
 
 _IDENT = re.compile(rb"[A-Za-z_$][A-Za-z0-9_$]*")
@@ -63,7 +64,6 @@ BUILTINS["cpp"] = BUILTINS["c"] | {"std", "nullptr", "this", "cout", "cin", "end
 
 # Identifier node types by language (members, fields and keys are not names in scope).
 IDENT_TYPES = frozenset({"identifier"})
-_PARAMETER_PARENTS = ("parameter", "parameters", "formal_parameters", "lambda_parameters")
 
 
 def identifiers_in(data: bytes) -> set[str]:
@@ -81,125 +81,135 @@ class NameUse:
     defines: bool
 
 
-_NOT_DEFINING = frozenset({"keyword_argument", "call", "call_expression", "attribute",
-                           "augmented_assignment", "member_expression"})
-_ASSIGNING = frozenset({"assignment", "for_statement", "for_in_clause", "assignment_expression",
-                        "short_var_declaration", "range_clause", "for_in_statement",
-                        "assignment_statement", "var_spec", "const_spec"})
-_DEFINING = frozenset({"aliased_import", "import_statement", "import_from_statement",
-                       "global_statement", "nonlocal_statement", "import_spec",
-                       "as_pattern_target", "catch_clause", "except_clause"})
-
-
-def _is_definition(node: Node, parent: Node | None, grand: Node | None) -> bool:
-    """True when the identifier introduces a name (declaration, parameter, target, import).
-
-    `parent` and `grand` are the node's parent and grandparent, passed down by the walk:
-    `Node.parent` costs the node's depth in tree-sitter.
-    """
-    if parent is None:
-        return False
-    kind = parent.type
-    if "parameter" in kind:
-        return True
-    if kind in _NOT_DEFINING:
-        return False
-    for field in ("name", "left", "pattern", "declarator", "alias"):
-        if field == "left" and kind not in _ASSIGNING:
-            continue  # `a + b` has a left operand too
-        target = parent.child_by_field_name(field)
-        if target is not None and target.id == node.id:
-            return True
-    if kind in ("pattern_list", "tuple_pattern", "list_pattern", "expression_list",
-                "array_pattern", "object_pattern", "tuple_struct_pattern"):
-        if grand is None or grand.type in _NOT_DEFINING:
-            return False
-        fields = ("left", "name", "pattern") if grand.type in _ASSIGNING else ("name", "pattern")
-        return any((t := grand.child_by_field_name(f)) is not None and t.id == parent.id
-                   for f in fields)
-    if kind == "dotted_name":
-        return grand is not None and grand.type in _DEFINING
-    return kind in _DEFINING
-
-
-def _is_member_or_key(node: Node, parent: Node | None) -> bool:
+def _is_member_or_key(parent: str, field: str | None) -> bool:
     """True for `obj.attr`'s attr and keyword-argument names: not names looked up in scope."""
-    if parent is None:
-        return False
-    if parent.type == "attribute":
-        attr = parent.child_by_field_name("attribute")
-        return attr is not None and attr.id == node.id
-    if parent.type == "keyword_argument":
-        name = parent.child_by_field_name("name")
-        return name is not None and name.id == node.id
-    return parent.type in ("labeled_statement", "label", "field_expression")
+    if parent == "attribute":
+        return field == "attribute"
+    if parent == "keyword_argument":
+        return field == "name"
+    if parent == "field_expression":  # Rust, C: `value.field`; the value is a use
+        return field == "field"
+    return parent in ("labeled_statement", "label")
 
 
 def names_in_span(root: Node, start: int, end: int) -> list[NameUse]:
     """Identifiers whose span lies inside [start, end), with definition flags, in order."""
     out: list[NameUse] = []
-    # Start at the smallest node holding the span (not at the root: in deeply nested code the
-    # path down is long), with its parent and grandparent known from there on.
+    # Walk from the smallest node holding the span (not from the root: in deeply nested code
+    # the path down is long); the steps above it are read only if an identifier needs them.
     cover = root.descendant_for_byte_range(start, end) if end > start else None
     if cover is None:
         return out
-    up = list(islice(ancestors(cover, root), 2))
-    stack: list[tuple[Node, Node | None, Node | None]] = [
-        (cover, up[0] if up else None, up[1] if len(up) > 1 else None)]
-    while stack:
-        node, parent, grand = stack.pop()
-        if node.end_byte <= start or node.start_byte >= end:
+    above = StepsAbove(cover, root)
+    cursor = cover.walk()
+    stack: list[Step] = []  # (type, field in its parent) of the ancestors inside the walk
+    field: str | None = None
+    while True:
+        node = cursor.node
+        assert node is not None  # a cursor always stands on a node
+        descend = node.end_byte > start and node.start_byte < end
+        if descend and node.type in IDENT_TYPES:
+            descend = False
+            if node.start_byte >= start and node.end_byte <= end:
+                steps = steps_up(stack, field, above)
+                parent, parent_field = next(steps, ("", None))
+                if not _is_member_or_key(parent, parent_field):
+                    text = node.text.decode("utf-8", "replace") if node.text else ""
+                    out.append(NameUse(text, node.start_byte, node.end_byte, is_binding(
+                        steps_up(stack, field, above))))
+        if descend and cursor.goto_first_child():
+            stack.append((node.type, field))
+            field = cursor.field_name
             continue
-        if node.type in IDENT_TYPES and node.start_byte >= start and node.end_byte <= end:
-            if not _is_member_or_key(node, parent):
-                text = node.text.decode("utf-8", "replace") if node.text else ""
-                out.append(NameUse(text, node.start_byte, node.end_byte,
-                                   _is_definition(node, parent, grand)))
-            continue
-        stack.extend((child, node, parent) for child in reversed(node.children))
-    out.sort(key=lambda u: u.start)
-    return out
+        while not cursor.goto_next_sibling():
+            if not stack or not cursor.goto_parent():
+                out.sort(key=lambda u: u.start)
+                return out
+            _, field = stack.pop()
+        field = cursor.field_name
+
+
+@dataclass(slots=True)
+class _FileNames:
+    """One document's cached names: when they were read, from which version, and their size."""
+
+    stamp: float  # time.monotonic() of the scan
+    version: int
+    names: frozenset[str]
+    convention: str | None
+    size: int  # approximate bytes held
+    modules: frozenset[str] | None = None  # imports' names and top-level definitions
+    modules_key: tuple[str, ...] = ()  # the import names `modules` was built with
+
+
+def _size_of(names: frozenset[str]) -> int:
+    """Approximate bytes a set of names holds: the strings and the set's slots."""
+    return sum(len(n) for n in names) + 100 * len(names)
 
 
 class KnownNames:
-    """Identifiers each document mentions, cached per document and refreshed lazily."""
+    """Identifiers each document mentions, cached per document and refreshed lazily.
 
-    def __init__(self, refresh_s: float = 3.0, near_lines: int = 40) -> None:
+    The cache is an LRU bounded in bytes (`limit_bytes`, the most recent document always kept);
+    `forget(uri)` drops a closed document at once.
+    """
+
+    def __init__(self, refresh_s: float = 3.0, near_lines: int = 40,
+                 limit_bytes: int = 32_000_000) -> None:
         self.refresh_s = refresh_s
         self.near_lines = near_lines
-        self._cache: dict[str, tuple[float, int, frozenset[str], str | None]] = {}
-        self._modules: dict[str, tuple[float, frozenset[str]]] = {}
+        self.limit_bytes = limit_bytes
+        self._cache: OrderedDict[str, _FileNames] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    def _entry(self, doc: Document) -> _FileNames:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(doc.uri)
+            if hit is not None and (hit.version == doc.version or now - hit.stamp < self.refresh_s):
+                self._cache.move_to_end(doc.uri)
+                return hit
+        found = identifiers_in(doc.source)
+        names = frozenset(found) | BUILTINS.get(doc.language, frozenset())
+        entry = _FileNames(now, doc.version, names, file_convention(found), _size_of(names))
+        self._store(doc.uri, entry)
+        return entry
+
+    def _store(self, uri: str, entry: _FileNames) -> None:
+        with self._lock:
+            old = self._cache.pop(uri, None)
+            if old is not None:
+                self._bytes -= old.size
+            self._cache[uri] = entry
+            self._bytes += entry.size
+            while self._bytes > self.limit_bytes and len(self._cache) > 1:
+                _, evicted = self._cache.popitem(last=False)
+                self._bytes -= evicted.size
 
     def file_names(self, doc: Document) -> frozenset[str]:
         """All identifiers of the document (up to `refresh_s` stale), plus builtins."""
-        now = time.monotonic()
-        hit = self._cache.get(doc.uri)
-        if hit is not None and (hit[1] == doc.version or now - hit[0] < self.refresh_s):
-            return hit[2]
-        found = identifiers_in(doc.source)
-        names = frozenset(found) | BUILTINS.get(doc.language, frozenset())
-        with self._lock:
-            self._cache[doc.uri] = (now, doc.version, names, file_convention(found))
-        return names
+        return self._entry(doc).names
 
-    def module_names(self, doc: Document) -> frozenset[str]:
-        """The document's imports and top-level definitions, refreshed with the file's names
-        (about 1 ms to read, so not on every keystroke)."""
-        self.file_names(doc)
-        stamp = self._cache[doc.uri][0]
-        cached = self._modules.get(doc.uri)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        found = module_names(doc)
+    def module_names(self, doc: Document, import_names: tuple[str, ...]) -> frozenset[str]:
+        """The names the document's imports bind (from its context) and its top-level
+        definitions, refreshed with the file's names (about 1 ms to read, so not on every
+        keystroke)."""
+        entry = self._entry(doc)
+        if entry.modules is not None and entry.modules_key == import_names:
+            return entry.modules
+        found = module_names(doc, import_names)
         with self._lock:
-            self._modules[doc.uri] = (stamp, found)
+            grown = _size_of(found) - (_size_of(entry.modules) if entry.modules else 0)
+            entry.modules, entry.modules_key = found, import_names
+            entry.size += grown
+            if self._cache.get(doc.uri) is entry:  # still cached: count what it now holds
+                self._bytes += grown
         return found
 
     def convention(self, doc: Document) -> str | None:
         """The naming convention of the document's own names (cached with them)."""
-        self.file_names(doc)
-        return self._cache[doc.uri][3]
+        return self._entry(doc).convention
 
     def known(self, doc: Document, offset: int) -> set[str]:
         """Names known at `offset`: the file's (cached) and the nearby lines' (always fresh)."""
@@ -211,8 +221,17 @@ class KnownNames:
     def forget(self, uri: str) -> None:
         """Drop a closed document's names."""
         with self._lock:
-            self._cache.pop(uri, None)
-            self._modules.pop(uri, None)
+            old = self._cache.pop(uri, None)
+            if old is not None:
+                self._bytes -= old.size
+
+    @property
+    def size_bytes(self) -> int:
+        """Approximate bytes the cache holds."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
 
 _SNAKE = re.compile(r"^_?[a-z][a-z0-9]*(_[a-z0-9]+)+$")

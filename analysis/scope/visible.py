@@ -2,76 +2,97 @@
 enclosing classes, the file's top-level definitions and its imports.
 
 For the naming stage ("is every name the completion uses defined?"). Read from the tree with one
-rule for all nine grammars: an identifier is a definition when it hangs, possibly through pattern
-wrappers (tuples, destructuring, pointers), off a parent under a defining field (`name`, `left`,
-`pattern`, `declarator`, `alias`, ...) or sits in a parameter list. Nested functions contribute
-their name, not their locals. Bounded work: at most MAX_NODES nodes per call.
+rule for all nine grammars (analysis/scope/bindings.py). The scopes come from the cursor's `Hole`
+and the imports' names from its context: both are worked out once per position, not here. Nested
+functions contribute their name, not their locals. Bounded work: at most MAX_NODES nodes per call.
 """
 
 from __future__ import annotations
 
-from tree_sitter import Node
+from collections.abc import Iterable, Iterator, Sequence
 
-from analysis.context.hole import scope_chain
+from tree_sitter import Node, Range
+
+from analysis.context.hole import Scope
 from analysis.documents.document import Document
 from analysis.documents.node_types import SyntaxTable, table_for
-from analysis.scope.imports import extract_imports
+from analysis.documents.trial import point_of, unit_span
+from analysis.scope.bindings import Step, is_binding, steps_up
 
 MAX_NODES = 60_000
 _BARE_MEMBERS = frozenset({"java", "cpp"})  # languages where a method sees members by bare name
 
 _NAME_TYPES = frozenset({"identifier", "type_identifier", "field_identifier",
                          "shorthand_property_identifier_pattern", "package_identifier"})
-_DEFINING_FIELDS = frozenset({"name", "left", "pattern", "declarator", "alias", "parameter",
-                              "receiver"})
-# Wrappers a defined name may sit in: `x, y = ...`, `[a, b] = ...`, `*p`, `(a, b): (i32, i32)`.
-_WRAPPERS = frozenset({
-    "pattern_list", "tuple_pattern", "list_pattern", "array_pattern", "object_pattern",
-    "list_splat_pattern", "dictionary_splat_pattern", "rest_pattern", "as_pattern_target",
-    "expression_list", "pointer_declarator", "reference_declarator", "array_declarator",
-    "init_declarator", "parenthesized_declarator", "typed_parameter", "mut_pattern",
-    "reference_pattern", "tuple_struct_pattern", "pair_pattern", "identifier_list",
-})
-# Parents whose `name` is a use, not a definition (keyword arguments, qualified names).
-_NOT_DEFINING = frozenset({"keyword_argument", "qualified_identifier", "scoped_identifier",
-                           "attribute", "member_expression", "field_expression",
-                           "selector_expression", "call", "call_expression", "named_argument",
-                           "field_initializer", "shorthand_field_initializer"})
 
 
-def visible_names(doc: Document, offset: int) -> frozenset[str]:
-    """Names a completion at `offset` may use without defining them (builtins not included)."""
-    return module_names(doc) | scope_names(doc, offset)
+def visible_names(doc: Document, import_names: Iterable[str], scopes: Sequence[Scope]
+                  ) -> frozenset[str]:
+    """Names a completion may use without defining them (builtins not included): the imports'
+    names and top-level definitions, and the names of the scopes around the cursor (a hole's
+    `scopes`)."""
+    return module_names(doc, import_names) | scope_names(doc, scopes)
 
 
-def module_names(doc: Document) -> frozenset[str]:
-    """The file's imports and top-level definitions (visible everywhere in it)."""
+def module_names(doc: Document, import_names: Iterable[str]) -> frozenset[str]:
+    """The names the file's imports bind (read once, by the context builder) and its top-level
+    definitions: visible everywhere in it. In a broken file (tree-sitter may fold everything
+    after an unclosed bracket into one error), each top-level unit of the text is parsed on its
+    own, so the definitions and imports after the breakage still count."""
     if doc.tree is None:
         return frozenset()
     table = table_for(doc.language)
-    names: set[str] = set()
+    names = set(import_names)
     budget = [MAX_NODES]
-    for ref in extract_imports(doc):
-        names.update(alias for alias in ref.aliases if alias and alias != "*")
+    if doc.tree.root_node.has_error and doc.spec is not None:
+        for root in _unit_roots(doc):
+            for child in root.named_children:
+                _collect(child, doc.source, table, names, budget, top=False)
+        return frozenset(names)
     for child in doc.tree.root_node.named_children:
         if child.type not in table.imports:
             _collect(child, doc.source, table, names, budget, top=False)
     return frozenset(names)
 
 
-def scope_names(doc: Document, offset: int) -> frozenset[str]:
-    """Locals, parameters and (bare-member languages) members of the scopes around `offset`:
+MAX_UNITS = 2_000
+
+
+def _unit_roots(doc: Document) -> Iterator[Node]:
+    """The roots of the file's top-level units (analysis/documents/trial.py), each parsed on
+    its own."""
+    assert doc.spec is not None
+    parser = doc.spec.parser()
+    src = doc.source
+    python = doc.spec.name == "python"
+    pos = 0
+    for _ in range(MAX_UNITS):
+        if pos >= len(src):
+            return
+        start, end = unit_span(src, pos, pos, python, doc.tree)
+        end = max(end, src.find(b"\n", pos) + 1 or len(src))
+        parser.included_ranges = [Range(point_of(src, start), point_of(src, end), start, end)]
+        yield parser.parse(src).root_node
+        pos = end
+
+
+def scope_names(doc: Document, scopes: Sequence[Scope]) -> frozenset[str]:
+    """Locals, parameters and (bare-member languages) members of the given enclosing scopes:
     the part of `visible_names` that changes from one function to the next."""
     if doc.tree is None:
         return frozenset()
     table = table_for(doc.language)
     names: set[str] = set()
     budget = [MAX_NODES]
-    for scope in scope_chain(doc, offset, table):
+    root = doc.tree.root_node
+    for scope in scopes:
+        node = _node_of(root, scope, table)
+        if node is None:
+            continue
         if scope.kind in ("function", "method"):
-            _collect(scope.node, doc.source, table, names, budget, top=True)
+            _collect(node, doc.source, table, names, budget, top=True)
         elif doc.language in _BARE_MEMBERS:  # members used without `this.`: their names
-            body = scope.node.child_by_field_name("body") or scope.node
+            body = node.child_by_field_name("body") or node
             for member in body.named_children:
                 _collect(member, doc.source, table, names, budget, top=False)
         if scope.name and scope.name != "(anonymous)":
@@ -79,12 +100,24 @@ def scope_names(doc: Document, offset: int) -> frozenset[str]:
     return frozenset(names)
 
 
+def _node_of(root: Node, scope: Scope, table: SyntaxTable) -> Node | None:
+    """The scope's node in this tree: the scope-type node spanning exactly its bytes."""
+    node = root.descendant_for_byte_range(scope.start, scope.end)
+    for _ in range(8):  # a node of the same span may sit above the smallest one
+        if node is None or (node.start_byte, node.end_byte) != (scope.start, scope.end):
+            return None
+        if node.type in table.scopes:
+            return node
+        node = node.parent
+    return None
+
+
 def _collect(node: Node, src: bytes, table: SyntaxTable, out: set[str], budget: list[int],
              top: bool) -> None:
     """Definitions under `node`; function-like nodes below give only their own name (and, for
     `top`, the node itself is the scope being read, so its body is walked)."""
     cursor = node.walk()
-    stack: list[tuple[str, str | None]] = []  # (type, field under its parent) of the ancestors
+    stack: list[Step] = []  # (type, field under its parent) of the ancestors
     field: str | None = None
     while budget[0] > 0:
         budget[0] -= 1
@@ -93,7 +126,7 @@ def _collect(node: Node, src: bytes, table: SyntaxTable, out: set[str], budget: 
             break
         kind = current.type
         if kind in _NAME_TYPES:
-            if _is_definition(kind, field, stack):
+            if is_binding(steps_up(stack, field)):
                 out.add(src[current.start_byte:current.end_byte].decode("utf-8", "replace"))
             descend = False
         else:
@@ -112,19 +145,3 @@ def _collect(node: Node, src: bytes, table: SyntaxTable, out: set[str], budget: 
                 return
             _, field = stack.pop()
         field = cursor.field_name
-
-
-def _is_definition(kind: str, field: str | None, stack: list[tuple[str, str | None]]) -> bool:
-    """Decide from the ancestors: through wrappers up to the parent that holds the name."""
-    i = len(stack) - 1
-    while i >= 0 and stack[i][0] in _WRAPPERS:
-        field = stack[i][1]
-        i -= 1
-    if i < 0:
-        return False
-    parent = stack[i][0]
-    if parent in _NOT_DEFINING:
-        return False
-    if "parameter" in parent and "type" not in parent:
-        return field in (None, "name", "pattern", "declarator", "left")
-    return field in _DEFINING_FIELDS

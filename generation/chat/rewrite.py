@@ -12,11 +12,12 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from analysis.context.builder import ContextBuilder
 from analysis.documents.document import Document
 from analysis.scope.names import KnownNames
 from analysis.secrets import redact_window
 from analysis.settings import StageSettings
-from generation.completion.pipeline import Decision, prepare, run_stages
+from generation.completion.pipeline import Decision, prepare_at, run_stages
 from generation.model.client import ChatMessage, ModelClient
 
 SYSTEM = ("You are a careful senior engineer. Rewrite the code you are given so that it is "
@@ -66,7 +67,11 @@ def staged(doc: Document, start: int, end: int, code: str, stages: StageSettings
     placed = place(code, doc, start)
     if not placed.strip():
         return RewriteResult(None, code, [Decision("structure", "dropped", "empty rewrite")])
-    candidate = run_stages(prepare(hole_doc, start, KnownNames(), "block"), placed, stages)
+    _, inputs = prepare_at(hole_doc, start, ContextBuilder(), KnownNames())
+    if inputs is None:  # a secret file: not staged (nor sent)
+        return RewriteResult(None, code, [Decision("structure", "dropped", "file kept from "
+                                                   "the model")])
+    candidate = run_stages(inputs, placed, stages)
     return RewriteResult(candidate.text, code, candidate.decisions)
 
 

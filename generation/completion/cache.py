@@ -43,6 +43,7 @@ class TypingThroughCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.partial_accepts = 0  # suggestions accepted in part (didPartiallyAcceptCompletion)
 
     @property
     def size_bytes(self) -> int:
@@ -82,6 +83,47 @@ class TypingThroughCache:
                 self._entries.move_to_end(key)
         self.hits += 1
         return entry.encoded[len(typed):].decode("utf-8", "surrogatepass")
+
+    def keys_showing(self, shown: str) -> list[str]:
+        """Documents whose suggestion ends with `shown` (what the editor shows of it now)."""
+        data = shown.encode("utf-8", "surrogatepass")
+        return [key for key, entry in list(self._entries.items())
+                if data and entry.encoded.endswith(data)]
+
+    def accept_prefix(self, key: str, source: bytes, shown: str, accepted: int) -> bool:
+        """The editor accepted the first `accepted` bytes of `shown` (the rest of the
+        suggestion it showed): the entry moves past them, so the next keystrokes are answered
+        with what is left. `source` may hold the accepted text already or not yet (the
+        notification and its didChange come in either order). False when the entry does not
+        fit `source`."""
+        entry = self._entries.get(key)
+        data = shown.encode("utf-8", "surrogatepass")
+        if entry is None or not entry.encoded.endswith(data) or accepted > len(data):
+            return False
+        typed = len(entry.encoded) - len(data)
+        anchor = entry.offset + typed
+        if (_digest(source[:entry.offset]) != entry.prefix_hash
+                or source[entry.offset:anchor] != entry.encoded[:typed]):
+            return False
+        taken = data[:accepted]
+        if source[anchor:anchor + accepted] == taken:
+            prefix = source[:anchor + accepted]
+        else:
+            prefix = source[:anchor] + taken
+        rest = data[accepted:]
+        self.partial_accepts += 1
+        if not rest:
+            self.forget(key)
+            return True
+        moved = _Entry(anchor + accepted, _digest(prefix), entry.suffix_hash,
+                       rest.decode("utf-8", "surrogatepass"), rest)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.cost
+            self._entries[key] = moved
+            self._bytes += moved.cost
+        return True
 
     def forget(self, key: str) -> None:
         """Drop the entry for a document (closed, or the suggestion was rejected)."""

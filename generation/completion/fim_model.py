@@ -7,6 +7,7 @@ benchmarks and tests use it to put an instant in-process model behind a real ser
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import importlib
 import os
@@ -30,9 +31,11 @@ class VllmCompletionModel:
     once.
     """
 
-    def __init__(self, settings: EndpointSettings) -> None:
+    def __init__(self, settings: EndpointSettings, priority: int | None = None) -> None:
         self.settings = settings
-        self.client = ModelClient(settings)
+        # `priority`: vLLM's scheduling priority of inline completions (settings.priority).
+        self.client = ModelClient(settings, priority=priority)
+        self.answered: collections.Counter[str] = collections.Counter()  # streams by `model`
 
     @contextlib.asynccontextmanager
     async def stream(self, prompt: str, *, n: int, max_tokens: int
@@ -59,9 +62,13 @@ class VllmCompletionModel:
         try:
             async with self.client.stream_candidates(prompt, n=1, max_tokens=max_tokens,
                                                      temperature=temperature) as pieces:
-                async for piece in pieces:
-                    text = piece.text.replace(EOS, "")
-                    queue.put_nowait(Delta(index, text, piece.logprob, piece.tokens))
+                try:
+                    async for piece in pieces:
+                        text = piece.text.replace(EOS, "")
+                        queue.put_nowait(Delta(index, text, piece.logprob, piece.tokens))
+                finally:  # also when the stages stop the stream early
+                    if pieces.model:  # the model or LoRA adapter that vLLM says answered
+                        self.answered[pieces.model] += 1
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a ModelError: the consumer re-raises it
@@ -69,9 +76,17 @@ class VllmCompletionModel:
         finally:
             queue.put_nowait(_DONE)
 
+    def answered_by(self) -> dict[str, int]:
+        """Streams answered, by the `model` name in vLLM's responses (for the engine's stats)."""
+        return dict(self.answered)
+
     def connection_counts(self) -> dict[str, int]:
-        """The connection pool's connections by state (for the engine's stats)."""
-        return self.client.pools.counts(self.client.url)
+        """The connection pools' connections by state, over every replica (engine's stats)."""
+        return self.client.connection_counts()
+
+    def replica_stats(self) -> list[dict[str, object]]:
+        """Each replica's state and what it answered (for the engine's stats)."""
+        return self.client.replicas.stats()
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -97,4 +112,5 @@ def model_factory() -> Callable[[Settings], CompletionModel]:
     if name:
         module, _, attr = name.partition(":")
         return getattr(importlib.import_module(module), attr)
-    return lambda settings: VllmCompletionModel(settings.completion)
+    return lambda settings: VllmCompletionModel(settings.completion,
+                                                priority=settings.priority.completion)

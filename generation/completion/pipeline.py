@@ -1,9 +1,12 @@
 """The staged pipeline: stream candidates from the model, then structure -> naming -> boundary.
 
-`run_stages` is pure (no model): it takes one raw output and returns the final text with each
-stage's decision, so replay tools and tests use exactly what the editor gets. `generate` streams
-`n` candidates, stops each as soon as its syntactic unit is complete (closing the stream makes
-vLLM abort the request), runs the stages and ranks: parses in context > names resolve > mean
+`prepare_at(doc, offset, builder, names)` is the one way to get to the stages: it snapshots the
+document, builds the `CompletionContext` (which holds the cursor's `Hole`) and the stage inputs
+from it. The editor's engine, `stagecoder stages`/`context`/`complete`, the replay benchmark and
+the stage tests all call it, so a replay runs exactly what the editor runs. `run_stages` is pure
+(no model): one raw output in, the final text and each stage's decision out. `stream_candidates`
+streams `n` candidates and stops each as soon as its syntactic unit is complete (closing the
+stream makes vLLM abort the request); `best` ranks: parses in context > names resolve > mean
 token log-probability.
 """
 
@@ -14,8 +17,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from analysis.context.builder import CompletionContext, ContextBuilder
+from analysis.context.hole import Hole
 from analysis.documents.document import Document
-from analysis.documents.trial import TrialParser
+from analysis.documents.trial import TrialParser, region_view
+from analysis.index.workspace_index import SymbolIndex
+from analysis.scope.members import MemberFacts
 from analysis.scope.names import BUILTINS, KnownNames
 from analysis.scope.visible import scope_names
 from analysis.settings import StageSettings
@@ -71,55 +78,92 @@ class Candidate:
 class StageInputs:
     """Everything the stages need about the place of the completion, computed once."""
 
-    doc: Document
-    hole: structure.Hole
+    doc: Document  # the snapshot the context was built from
+    view: Document  # the same text; in a file broken elsewhere, the cursor's unit's own tree
+    hole: Hole  # the context's
+    unit: structure.Unit  # how the structure stage cuts at this hole
     known: set[str]
     convention: str | None
     trials: TrialParser
     modules: frozenset[str] = frozenset()  # imports and top-level definitions (cached)
+    index: SymbolIndex | None = None  # the workspace's, for members of its classes and modules
     _scope: frozenset[str] | None = None
+    _members: MemberFacts | None = None
 
     def in_scope(self) -> frozenset[str]:
         """Names visible at the cursor plus builtins (computed on first use: ~1 ms)."""
         if self._scope is None:
             builtins = BUILTINS.get(self.doc.language, frozenset())
-            offset = self.hole.offset
-            line_start = self.doc.source.rfind(b"\n", 0, offset) + 1
-            if not self.doc.source[line_start:offset].strip():
-                # On a blank line after a body the tree says "outside the function" while the
-                # indentation says inside: look from the last code before the cursor.
-                offset = max(len(self.doc.source[:line_start].rstrip()) - 1, 0)
-            self._scope = self.modules | scope_names(self.doc, offset) | builtins
+            self._scope = self.modules | scope_names(self.view, self.hole.scopes) | builtins
         return self._scope
 
+    @property
+    def workspace_names(self) -> _IndexNames:
+        """Names the workspace index defines somewhere (empty without an index)."""
+        return _IndexNames(self.index)
 
-def prepare(doc: Document, offset: int, names: KnownNames, kind_hint: str | None = None
-            ) -> StageInputs:
-    """Inputs for the stages at `offset` of `doc`."""
-    known = names.known(doc, offset)
+    def members_of(self, obj: str) -> frozenset[str] | None:
+        """Members of an object named at the cursor (None: not known), read on first use."""
+        if self._members is None:
+            self._members = MemberFacts(self.view, self.hole.scopes, self.index)
+        return self._members.of(obj)
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexNames:
+    """`name in` the workspace index: some file of the workspace defines `name`."""
+
+    index: SymbolIndex | None
+
+    def __contains__(self, name: object) -> bool:
+        return self.index is not None and isinstance(name, str) and bool(
+            self.index.lookup(name))
+
+
+def stage_inputs(doc: Document, ctx: CompletionContext, names: KnownNames,
+                 index: SymbolIndex | None = None) -> StageInputs:
+    """The stage inputs for a context built from `doc` (see `prepare_at`)."""
+    offset = ctx.hole.offset
     return StageInputs(
         doc=doc,
-        hole=structure.find_hole(doc, offset, kind_hint),
-        known=known,
+        view=region_view(doc, offset),
+        hole=ctx.hole,
+        unit=structure.unit_for(ctx.hole, doc.language),
+        known=names.known(doc, offset),
         convention=names.convention(doc) if doc.spec else None,
         trials=TrialParser(doc, offset),
-        modules=names.module_names(doc) if doc.spec else frozenset(),
+        modules=names.module_names(doc, ctx.import_names) if doc.spec else frozenset(),
+        index=index,
     )
+
+
+def prepare_at(doc: Document, offset: int, builder: ContextBuilder, names: KnownNames
+               ) -> tuple[CompletionContext, StageInputs | None]:
+    """The context at `offset` of a snapshot of `doc`, and the stage inputs from it; no inputs
+    for a file kept from the model (nothing of it may be completed)."""
+    snap = doc.snapshot()
+    ctx = builder.build(snap, offset)
+    if ctx.excluded:
+        return ctx, None
+    return ctx, stage_inputs(snap, ctx, names, builder.index)
 
 
 def run_stages(inputs: StageInputs, raw: str, settings: StageSettings,
                mean_logprob: float = 0.0) -> Candidate:
     """Structure, naming and boundary checks on one raw model output."""
     cand = Candidate(raw=raw, text=None, mean_logprob=mean_logprob)
-    shaped = structure.run(inputs.doc, inputs.hole, raw, inputs.trials)
+    shaped = structure.run(inputs.doc, inputs.unit, raw, inputs.trials)
     cand.decisions.append(Decision("structure", shaped.decision, shaped.detail))
     if shaped.text is None or shaped.trial is None:
         return cand
     text, trial = shaped.text, shaped.trial
     cand.parses = True
     if settings.naming:
+        tree = inputs.doc.tree is not None
         named = naming.run(text, inputs.hole.offset, trial, inputs.known, inputs.convention,
-                           inputs.in_scope if inputs.doc.tree is not None else None)
+                           inputs.in_scope if tree else None,
+                           inputs.members_of if tree else None, inputs.doc.language,
+                           inputs.workspace_names)
         cand.decisions.append(Decision("naming", named.decision, named.detail))
         if named.text != text:
             retrial = inputs.trials.trial(named.text)
@@ -164,7 +208,7 @@ async def stream_candidates(inputs: StageInputs, model: CompletionModel, prompt:
             texts[i] += delta.text
             logprob[i] += delta.logprob
             tokens[i] += delta.tokens
-            if "\n" in delta.text and structure.unit_complete(inputs.hole, texts[i]):
+            if "\n" in delta.text and structure.unit_complete(inputs.unit, texts[i]):
                 done[i] = True
                 if all(done):
                     break  # leaving the context closes the stream: vLLM aborts the rest

@@ -22,7 +22,7 @@ import msgspec
 
 from analysis.context.builder import CompletionContext
 from analysis.context.related import comment_syntax
-from analysis.context.tokens import ApproxCounter, ByteLRU, TokenCounter
+from analysis.context.tokens import ApproxCounter, TokenCounter
 from analysis.secrets import redact, redact_around
 
 FIM_BEGIN = "<｜fim▁begin｜>"
@@ -80,44 +80,3 @@ def build_fim_prompt(ctx: CompletionContext, counter: TokenCounter | None = None
         tokens = (SPECIAL_TOKENS + ctx.tokens.related + counter.count(file_header(ctx))
                   + ctx.tokens.prefix + ctx.tokens.suffix)
     return FimPrompt(text, stable, tokens, exact and not isinstance(counter, ApproxCounter))
-
-
-class VllmTokenCounter:
-    """Counts with a vLLM server's /tokenize (the served model's own tokenizer), cached by text.
-
-    For hosts without a local tokenizer.json. A failed request falls back to the estimate and is
-    not cached, so a server that comes back is used again.
-    """
-
-    def __init__(self, url: str, model: str = "", timeout: float = 2.0,
-                 cache_bytes: int = 4_000_000) -> None:
-        import httpx
-
-        self.name = f"vllm:{url}"
-        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
-        self._model = model
-        self._cache = ByteLRU(cache_bytes)
-        self._fallback = ApproxCounter()
-
-    def count(self, text: str) -> int:
-        """Tokens in `text` per the server (special tokens not added)."""
-        if not text:
-            return 0
-        hit = self._cache.get(text)
-        if hit is not None:
-            return hit
-        body: dict[str, object] = {"prompt": text, "add_special_tokens": False}
-        if self._model:
-            body["model"] = self._model
-        try:
-            response = self._client.post("/tokenize", json=body)
-            response.raise_for_status()
-            n = int(response.json()["count"])
-        except Exception:  # server down or not vLLM: an estimate beats no answer
-            return self._fallback.count(text)
-        self._cache.put(text, n)
-        return n
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._client.close()

@@ -27,6 +27,7 @@ class CompletionRequest(msgspec.Struct, omit_defaults=True):
     ignore_eos: bool = False  # vLLM extension: generate past EOS (tests, benchmarks)
     n: int | None = None  # candidates sampled for the same prompt
     logprobs: int | None = None  # report the sampled tokens' log-probabilities
+    priority: int | None = None  # vLLM's scheduling priority (lower first; see replicas.py)
 
 
 class ChatMessage(msgspec.Struct):
@@ -48,6 +49,7 @@ class ChatRequest(msgspec.Struct, omit_defaults=True):
     stop: list[str] | None = None
     seed: int | None = None
     ignore_eos: bool = False
+    priority: int | None = None  # vLLM's scheduling priority (lower first)
 
 
 class Usage(msgspec.Struct):
@@ -87,6 +89,7 @@ class CompletionResponse(msgspec.Struct):
 
     choices: list[CompletionChoice]
     usage: Usage | None = None
+    model: str | None = None  # who answered: the served model's name, or a LoRA adapter's
 
 
 class ChatDelta(msgspec.Struct):

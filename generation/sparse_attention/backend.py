@@ -7,15 +7,22 @@ Four classes, as in vLLM's own backends:
 - `SparseAttentionMetadata` / `SparseAttentionMetadataBuilder`: per-batch split into decode rows
   (query length 1: block-sparse path) and the rest (prefill, chunked prefill, speculative
   verification: dense causal path).
-- `SparseAttentionImpl`: writes K/V (and refreshes the per-block key summaries), selects blocks per
-  KV head for decode rows, and runs the decode kernel on them.
+- `SparseAttentionImpl`: writes K/V (and folds the new keys into the per-block key summaries),
+  selects blocks per KV head for decode rows, and runs the decode kernel on them.
+
+Two device paths share the selection:
+- CPU hosts: the cache is stock CPU_ATTN's and every attention call goes to its kernels
+  (`kernels/cpu_stock.py`): prefill, dense layers and short contexts exactly as stock, sparse
+  decode on a compacted block table.
+- CUDA: the backend's own layout (`kernels.split_kv_cache`), the Triton decode kernel, and dense
+  prefill through torch SDPA.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -39,6 +46,12 @@ _SUPPORTED_KV_DTYPES = ("auto", "float16", "bfloat16")  # "auto" follows the mod
 _summaries: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
 
 
+def _cpu_head_sizes() -> tuple[int, ...]:
+    from .kernels import cpu_stock
+
+    return cpu_stock.SUPPORTED_HEAD_SIZES
+
+
 def layer_index(layer_name: str) -> int | None:
     """The layer number inside a vLLM layer name such as `model.layers.3.self_attn.attn`."""
     match = _LAYER_NUMBER.search(layer_name)
@@ -47,9 +60,11 @@ def layer_index(layer_name: str) -> int | None:
 
 def unsupported_reasons(alibi_slopes: Any, sliding_window: int | None, kv_cache_dtype: str,
                         logits_soft_cap: float | None, attn_type: str,
-                        extra: dict[str, Any]) -> list[str]:
+                        extra: dict[str, Any], head_size: int | None = None) -> list[str]:
     """Why a layer cannot run on this backend; empty when it can."""
     reasons = []
+    if head_size is not None and current_platform.is_cpu() and head_size not in _cpu_head_sizes():
+        reasons.append(f"head size {head_size} is not supported by vLLM's CPU attention kernels")
     if alibi_slopes is not None:
         reasons.append("ALiBi slopes are not supported")
     if sliding_window is not None:
@@ -118,6 +133,7 @@ class SparseAttentionMetadata:
     max_query_len: int
     max_seq_len: int
     query_start_loc_cpu: torch.Tensor  # [num_reqs + 1] int, host
+    query_start_loc: torch.Tensor  # [num_reqs + 1] int32, device
     seq_lens: torch.Tensor  # [num_reqs] tokens in context incl. the new ones, device
     seq_lens_cpu: torch.Tensor  # [num_reqs] host copy (upper bound for async spec decode rows)
     block_table: torch.Tensor  # [num_reqs, max_blocks] physical block per logical block
@@ -126,6 +142,11 @@ class SparseAttentionMetadata:
     decode_tokens: torch.Tensor  # [num_decodes] long, device: their token rows
     decode_max_seq_len: int  # host bound on the decode rows' context length
     dense_reqs: list[int]  # requests with query length > 1 (prefill, spec verify): dense path
+    dense_index: torch.Tensor  # [len(dense_reqs)] long, device: dense_reqs as a tensor
+    dense_tokens: torch.Tensor  # [tokens of dense_reqs] long, device: their token rows
+    dense_query_start_loc: torch.Tensor  # [len(dense_reqs) + 1] int32: the same rows, packed
+    # Stock CPU scheduler plans, made by the first layer that needs one and shared by the rest.
+    cpu_plans: dict[tuple[Any, ...], torch.Tensor] = field(default_factory=dict)
 
 
 class SparseAttentionMetadataBuilder(AttentionMetadataBuilder[SparseAttentionMetadata]):
@@ -150,12 +171,17 @@ class SparseAttentionMetadataBuilder(AttentionMetadataBuilder[SparseAttentionMet
         decode = torch.nonzero(q_lens == 1).flatten()
         dense = torch.nonzero(q_lens > 1).flatten().tolist()
         device = m.seq_lens.device
+        spans = [torch.arange(int(qsl[r]), int(qsl[r + 1])) for r in dense]
+        dense_tokens = torch.cat(spans) if spans else torch.zeros(0, dtype=torch.long)
+        dense_starts = torch.zeros(len(dense) + 1, dtype=torch.int32)
+        dense_starts[1:] = torch.cumsum(q_lens[dense], dim=0)
         return SparseAttentionMetadata(
             num_actual_tokens=m.num_actual_tokens,
             num_reqs=m.num_reqs,
             max_query_len=m.max_query_len,
             max_seq_len=m.max_seq_len,
             query_start_loc_cpu=qsl,
+            query_start_loc=m.query_start_loc[: m.num_reqs + 1],
             seq_lens=m.seq_lens[: m.num_reqs],
             seq_lens_cpu=seq_cpu,
             block_table=m.block_table_tensor[: m.num_reqs],
@@ -164,6 +190,9 @@ class SparseAttentionMetadataBuilder(AttentionMetadataBuilder[SparseAttentionMet
             decode_tokens=qsl[decode].to(device),
             decode_max_seq_len=int(seq_cpu[decode].max()) if decode.numel() else 0,
             dense_reqs=dense,
+            dense_index=torch.tensor(dense, dtype=torch.long, device=device),
+            dense_tokens=dense_tokens.to(device),
+            dense_query_start_loc=dense_starts.to(device),
         )
 
 
@@ -176,7 +205,7 @@ class SparseAttentionImpl(AttentionImpl[SparseAttentionMetadata]):  # type: igno
                  logits_soft_cap: float | None = None, attn_type: str = AttentionType.DECODER,
                  kv_sharing_target_layer_name: str | None = None, **extra: Any) -> None:
         reasons = unsupported_reasons(alibi_slopes, sliding_window, kv_cache_dtype,
-                                      logits_soft_cap, attn_type, extra)
+                                      logits_soft_cap, attn_type, extra, head_size=head_size)
         if reasons:
             raise NotImplementedError("sparse attention backend: " + "; ".join(reasons))
         self.num_heads = num_heads
@@ -188,6 +217,7 @@ class SparseAttentionImpl(AttentionImpl[SparseAttentionMetadata]):  # type: igno
         self.kv_sharing_target_layer_name = kv_sharing_target_layer_name
         self.config: SparseConfig = active_config()
         self._dense_layer: bool | None = None  # decided from the layer name on first use
+        self._isa: str | None = None  # the stock CPU kernel ISA, chosen on first use (CPU only)
 
     def _is_dense_layer(self, layer: Any) -> bool:
         if self._dense_layer is None:
@@ -204,15 +234,31 @@ class SparseAttentionImpl(AttentionImpl[SparseAttentionMetadata]):  # type: igno
             _summaries[key] = found
         return found
 
+    def _cpu_isa(self, dtype: torch.dtype, block_size: int) -> str:
+        if self._isa is None:
+            self._isa = cpu_stock().isa_for(dtype, block_size, self.head_size,
+                                            self.kv_cache_dtype)
+        return self._isa
+
+    @staticmethod
+    def _scales(layer: Any) -> tuple[float, float]:
+        return getattr(layer, "_k_scale_float", 1.0), getattr(layer, "_v_scale_float", 1.0)
+
     def do_kv_cache_update(self, layer: Any, key: torch.Tensor, value: torch.Tensor,
                            kv_cache: torch.Tensor, slot_mapping: torch.Tensor) -> None:
-        """Write the new tokens' K/V and refresh the key summaries of the blocks they touched."""
+        """Write the new tokens' K/V and fold their keys into the blocks' summaries."""
         if kv_cache.numel() == 0:
             return
-        kernels.write_kv(kv_cache, key, value, slot_mapping)
+        block_size = kv_cache.shape[2]
+        if kv_cache.is_cuda:
+            kernels.write_kv(kv_cache, key, value, slot_mapping)
+        else:
+            isa = self._cpu_isa(kv_cache.dtype, block_size)
+            cpu_stock().write(kv_cache, key, value, slot_mapping, isa, self.kv_cache_dtype,
+                              *self._scales(layer))
         if not self._is_dense_layer(layer):
-            key_cache, _ = kernels.split_kv_cache(kv_cache)
-            selection.update_summaries(self._summaries_for(kv_cache), key_cache, slot_mapping)
+            selection.update_summaries(self._summaries_for(kv_cache), key, slot_mapping,
+                                       block_size)
 
     def forward(self, layer: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 kv_cache: torch.Tensor, attn_metadata: SparseAttentionMetadata | None,
@@ -224,41 +270,114 @@ class SparseAttentionImpl(AttentionImpl[SparseAttentionMetadata]):  # type: igno
         if attn_metadata is None:  # vLLM's profiling run: no cache, no metadata
             return output.zero_()
         meta = attn_metadata
+        decoding = bool(meta.decode_reqs.numel())
+        dense = (self._is_dense_layer(layer)
+                 or meta.decode_max_seq_len < self.config.dense_threshold)
+        block_idx = None
+        if not kv_cache.is_cuda and (dense or not decoding):
+            self._cpu_dense(layer, query, kv_cache, meta, output)
+        else:
+            if decoding:
+                block_idx = self._decode(layer, query, kv_cache, meta, output, dense)
+            if meta.dense_reqs and kv_cache.is_cuda:
+                self._cuda_prefill(query, kv_cache, meta, output)
+            elif meta.dense_reqs:
+                self._cpu_prefill(layer, query, kv_cache, meta, output)
+        self._record(meta, kv_cache, None if dense else block_idx)
+        return output
+
+    def _cpu_plan(self, meta: SparseAttentionMetadata, name: str, seq_lens: torch.Tensor,
+                  starts: torch.Tensor, dtype: torch.dtype, isa: str) -> torch.Tensor:
+        """The stock scheduler plan for this batch (or its dense rows), made once per batch."""
+        key = (name, self.num_heads, self.num_kv_heads, self.head_size, dtype, isa)
+        found = meta.cpu_plans.get(key)
+        if found is None:
+            found = cpu_stock().plan(self.num_heads, self.num_kv_heads, self.head_size, seq_lens,
+                                     starts, dtype, isa, self.kv_cache_dtype)
+            meta.cpu_plans[key] = found
+        return found
+
+    def _cpu_dense(self, layer: Any, query: torch.Tensor, kv_cache: torch.Tensor,
+                   meta: SparseAttentionMetadata, output: torch.Tensor) -> None:
+        """The whole batch through stock CPU_ATTN, exactly as stock runs it."""
+        n = meta.num_actual_tokens
+        isa = self._cpu_isa(kv_cache.dtype, kv_cache.shape[2])
+        scheduler = self._cpu_plan(meta, "batch", meta.seq_lens, meta.query_start_loc,
+                                   query.dtype, isa)
+        cpu_stock().attend(query[:n], kv_cache, output[:n], meta.query_start_loc, meta.seq_lens,
+                           meta.block_table, self.scale, scheduler, self.kv_cache_dtype,
+                           *self._scales(layer))
+
+    def _cpu_prefill(self, layer: Any, query: torch.Tensor, kv_cache: torch.Tensor,
+                     meta: SparseAttentionMetadata, output: torch.Tensor) -> None:
+        """The batch's dense rows (prefill, spec verify) through stock CPU_ATTN, packed."""
+        rows, reqs = meta.dense_tokens, meta.dense_index
+        seq_lens = meta.seq_lens.index_select(0, reqs)
+        isa = self._cpu_isa(kv_cache.dtype, kv_cache.shape[2])
+        scheduler = self._cpu_plan(meta, "dense_rows", seq_lens, meta.dense_query_start_loc,
+                                   query.dtype, isa)
+        q = query.index_select(0, rows)
+        out = torch.empty_like(q)
+        cpu_stock().attend(q, kv_cache, out, meta.dense_query_start_loc, seq_lens,
+                           meta.block_table.index_select(0, reqs), self.scale, scheduler,
+                           self.kv_cache_dtype, *self._scales(layer))
+        output.index_copy_(0, rows, out.to(output.dtype))
+
+    def _cuda_prefill(self, query: torch.Tensor, kv_cache: torch.Tensor,
+                      meta: SparseAttentionMetadata, output: torch.Tensor) -> None:
         key_cache, value_cache = kernels.split_kv_cache(kv_cache)
-        if meta.decode_reqs.numel():
-            self._decode(layer, query, kv_cache, key_cache, value_cache, meta, output)
         for r in meta.dense_reqs:
             start, end = int(meta.query_start_loc_cpu[r]), int(meta.query_start_loc_cpu[r + 1])
             output[start:end] = kernels.prefill(
                 query[start:end], key_cache, value_cache, meta.block_table[r],
                 int(meta.seq_lens_cpu[r]), self.scale,
             ).to(output.dtype)
-        if meta.dense_reqs:
-            stats.record(prefill_dense=1)
-        return output
 
     def _decode(self, layer: Any, query: torch.Tensor, kv_cache: torch.Tensor,
-                key_cache: torch.Tensor, value_cache: torch.Tensor,
-                meta: SparseAttentionMetadata, output: torch.Tensor) -> None:
+                meta: SparseAttentionMetadata, output: torch.Tensor,
+                dense: bool) -> torch.Tensor:
+        """Decode rows: select blocks (all of them when dense) and attend; returns block_idx."""
         q = query[meta.decode_tokens]
         table = meta.block_table[meta.decode_reqs]
         seq_lens = meta.seq_lens[meta.decode_reqs]
-        cfg = self.config
-        dense = self._is_dense_layer(layer) or meta.decode_max_seq_len < cfg.dense_threshold
+        block_size = kv_cache.shape[2]
         if dense:
-            block_idx = selection.all_blocks(seq_lens, self.num_kv_heads, key_cache.shape[2],
+            block_idx = selection.all_blocks(seq_lens, self.num_kv_heads, block_size,
                                              meta.decode_max_seq_len)
         else:
             block_idx = selection.select_blocks(q, self._summaries_for(kv_cache), table,
-                                                seq_lens, cfg, meta.decode_max_seq_len)
-        out = kernels.decode(q, key_cache, value_cache, table, seq_lens, block_idx, self.scale)
-        output[meta.decode_tokens] = out.to(output.dtype)
-        if os.environ.get(STATS_ENV_VAR):
-            total = (seq_lens.to(torch.long) + key_cache.shape[2] - 1) // key_cache.shape[2]
-            stats.record(**{
-                "decode_dense" if dense else "decode_sparse": 1,
-                "blocks_read": int((block_idx >= 0).sum()),
-                "blocks_total": int(total.sum()) * self.num_kv_heads,
-            })
+                                                seq_lens, self.config, meta.decode_max_seq_len)
+        if kv_cache.is_cuda:
+            key_cache, value_cache = kernels.split_kv_cache(kv_cache)
+            out = kernels.decode(q, key_cache, value_cache, table, seq_lens, block_idx,
+                                 self.scale)
         else:
-            stats.record(**{"decode_dense" if dense else "decode_sparse": 1})
+            isa = self._cpu_isa(kv_cache.dtype, block_size)
+            out = cpu_stock().sparse_decode(q, kv_cache, table, seq_lens, block_idx, self.scale,
+                                            isa, self.kv_cache_dtype, *self._scales(layer))
+        output[meta.decode_tokens] = out.to(output.dtype)
+        return block_idx
+
+    def _record(self, meta: SparseAttentionMetadata, kv_cache: torch.Tensor,
+                block_idx: torch.Tensor | None) -> None:
+        """Count this call's paths; with stats on, also the decode blocks read of those there."""
+        counts: dict[str, int] = {}
+        if meta.dense_reqs:
+            counts["prefill_dense"] = 1
+        if meta.decode_reqs.numel():
+            counts["decode_dense" if block_idx is None else "decode_sparse"] = 1
+            if os.environ.get(STATS_ENV_VAR):
+                block_size = kv_cache.shape[2]
+                seq_lens = meta.seq_lens[meta.decode_reqs].to(torch.long)
+                total = int(((seq_lens + block_size - 1) // block_size).sum()) * self.num_kv_heads
+                counts["blocks_total"] = total
+                counts["blocks_read"] = total if block_idx is None else int((block_idx >= 0).sum())
+        if counts:
+            stats.record(**counts)
+
+
+def cpu_stock() -> Any:
+    """The stock CPU kernel wrappers, imported on first use (CUDA hosts never need them)."""
+    from .kernels import cpu_stock as module
+
+    return module

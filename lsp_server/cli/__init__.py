@@ -12,11 +12,12 @@ from lsp_server import __version__
 # Subcommand modules under lsp_server.cli; each defines `register(subparsers)` which adds its
 # parser and sets `func(args) -> int` as the handler. A module that is missing is skipped, so
 # a partial checkout still has a working CLI.
-SUBCOMMANDS = ("serve", "model", "context", "complete", "stages", "review")
+SUBCOMMANDS = ("serve", "model", "context", "complete", "stages", "eval", "review", "proxy")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand (`only`: just that one, so that a
+    command does not pay for importing the others: the model client, numpy, the engine)."""
     parser = argparse.ArgumentParser(
         prog="stagecoder",
         description="Code assistant: language server, staged completions on DeepSeek-Coder via "
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"stagecoder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in (only,) if only in SUBCOMMANDS else SUBCOMMANDS:
         try:
             module = importlib.import_module(f"lsp_server.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -37,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `stagecoder` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words[0] if words else None)
+    args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,17 +1,20 @@
-"""Helpers shared by CLI subcommands: loading a file as a Document, 1-based positions, settings."""
+"""Helpers shared by CLI subcommands: loading a file as a Document, 1-based positions, settings.
+
+Settings are the project's (analysis.project: the nearest pyproject.toml with [tool.stagecoder]
+at or above FILE), warnings told once; FILE is read with that project's `maxFileBytes`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import tomllib
 from pathlib import Path
-from typing import Any
 
 from analysis.documents.document import Document
-from analysis.documents.reader import CONFIG_MAX_BYTES, read_bounded
 from analysis.documents.store import read_source
-from analysis.settings import Settings, merge_settings, pyproject_settings
+from analysis.project import Project, load_project
+from analysis.settings import Settings
 
 
 def add_position_args(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +30,8 @@ class CliError(Exception):
 
 
 def load_document(path: str) -> Document:
-    """Read a file into a Document or raise CliError with the reason."""
-    loaded = read_source(Path(path))
+    """Read a file into a Document (the project's `maxFileBytes`) or raise CliError."""
+    loaded = read_source(Path(path), max_bytes=project_settings(path).max_file_bytes)
     if loaded.document is None:
         raise CliError(loaded.problem or f"{path}: cannot read")
     if loaded.problem:
@@ -50,24 +53,21 @@ def offset_of(doc: Document, line: int, col: int) -> int:
 
 
 def project_settings(start: str | Path) -> Settings:
-    """Settings from the nearest pyproject.toml's [tool.stagecoder] (defaults when none)."""
-    here = Path(start).resolve()
-    for folder in [here, *here.parents] if here.is_dir() else here.parents:
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            read = read_bounded(candidate, CONFIG_MAX_BYTES)
-            if read.data is None:
-                raise CliError(f"cannot read settings: {read.problem}")
-            try:
-                data: dict[str, Any] = tomllib.loads(read.data.decode("utf-8"))
-            except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise CliError(f"{candidate}: cannot read settings: {exc}") from exc
-            section = data.get("tool", {}).get("stagecoder")
-            if section is None:
-                return Settings()
-            settings, problems = merge_settings(Settings(), pyproject_settings(section))
-            for p in problems:
-                print(f"stagecoder: warning: {candidate}: [tool.stagecoder] `{p.key}`: "
-                      f"{p.message}; using the default", file=sys.stderr)
-            return settings
-    return Settings()
+    """Settings for a FILE (or folder): analysis.project's, problems told once on stderr."""
+    return project_for(start).settings
+
+
+def project_for(start: str | Path) -> Project:
+    """The project of FILE (the nearest pyproject.toml with [tool.stagecoder] above it)."""
+    here = Path(os.path.abspath(start))
+    project = load_project(here if here.is_dir() else here.parent)
+    if project.failed:
+        raise CliError(project.problems[0])
+    for problem in project.problems:
+        if problem not in _TOLD:  # a command asks for the limit, then the settings: tell once
+            _TOLD.add(problem)
+            print(f"stagecoder: warning: {problem}; using the default", file=sys.stderr)
+    return project
+
+
+_TOLD: set[str] = set()  # settings warnings this process has printed

@@ -1,8 +1,10 @@
 """`stagecoder context FILE --line L --col C`: print the completion context and the exact prompt.
 
-For users debugging what the model sees: the hole kind, scopes, imports, related snippets with
-their token costs, and the FIM prompt byte for byte (special tokens included, BOS excluded: the
-server adds it). The workspace is indexed first (a progress bar when stderr is a terminal).
+For users debugging what the model sees: the hole (its kind, the shape the structure stage cuts,
+its scopes and indentation), imports, related snippets with their token costs, and the FIM prompt
+byte for byte (special tokens included, BOS excluded: the server adds it). The context comes
+from `prepare_at`, the call the editor's engine makes. The workspace is indexed first (a
+progress bar when stderr is a terminal).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import msgspec
 from analysis.context.builder import CompletionContext, ContextBuilder
 from analysis.context.tokens import counter_for
 from analysis.index.workspace_index import SymbolIndex
+from analysis.scope.names import KnownNames
+from generation.completion.pipeline import prepare_at
 from generation.completion.prompts import FimPrompt, build_fim_prompt
 from lsp_server.cli._common import (
     CliError,
@@ -67,16 +71,18 @@ def run(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"stagecoder: --workspace {root}: not a folder", file=sys.stderr)
         return 2
-    index = SymbolIndex(settings.exclude)
+    index = SymbolIndex(settings.exclude, max_file_bytes=project_settings(args.file).max_file_bytes)
     _index(index, root)
     counter = counter_for(args.tokenizer)
-    context = ContextBuilder(index, settings, counter).build(doc, offset)
+    context, inputs = prepare_at(doc, offset, ContextBuilder(index, settings, counter),
+                                 KnownNames())
+    cut = inputs.unit.shape if inputs is not None else None
     prompt = build_fim_prompt(context, counter, exact=True)
     if args.json:
-        payload = {"context": context, "prompt": prompt, "indexedFiles": len(index)}
+        payload = {"context": context, "cut": cut, "prompt": prompt, "indexedFiles": len(index)}
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(payload)).decode() + "\n")
     else:
-        sys.stdout.write(render_text(context, prompt, len(index)))
+        sys.stdout.write(render_text(context, prompt, len(index), cut))
     return 0
 
 
@@ -101,14 +107,17 @@ def _index(index: SymbolIndex, root: Path) -> None:
                                                                      total=total))
 
 
-def render_text(ctx: CompletionContext, prompt: FimPrompt, indexed: int) -> str:
+def render_text(ctx: CompletionContext, prompt: FimPrompt, indexed: int,
+                cut: str | None = None) -> str:
     """The human-readable report: context fields, related snippets, then the prompt verbatim."""
+    hole = ctx.hole
     lines = [
         f"file:        {ctx.path} ({ctx.language}, version {ctx.version})",
         f"cursor:      line {ctx.line + 1}, column {ctx.column + 1} (bytes), offset {ctx.offset}",
-        f"hole:        {ctx.hole}",
-        "scopes:      " + (" > ".join(f"{s.kind} {s.name}" for s in ctx.scopes) or "(top level)"),
-        f"indent unit: {ctx.indent_unit!r}, line indent {ctx.indent!r}",
+        f"hole:        {hole.kind}" + (f" (the stages cut: {cut})" if cut else ""),
+        "scopes:      " + (" > ".join(f"{s.kind} {s.name}" for s in hole.scopes)
+                           or "(top level)"),
+        f"indent unit: {hole.indent_unit!r}, line indent {hole.indent!r}",
         f"imports:     {len(ctx.imports)}",
         *(f"  {text}" for text in ctx.imports),
         f"kept:        bytes {ctx.prefix_start}..{ctx.suffix_end} of the file",

@@ -12,9 +12,12 @@ from typing import Any
 import msgspec
 
 from analysis.documents.store import path_to_uri
+from analysis.project import Project, load_project
+from analysis.review.cache import ReviewCache
 from analysis.review.checks import unknown_selectors
-from analysis.review.run import FileResult, Project, available_cores, load_project, review_paths
+from analysis.review.run import FileResult, Selection, available_cores, review_paths
 from analysis.settings import Settings
+from lsp_server.cli import _review_ci as ci
 from lsp_server.report import Explanation, Format, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -46,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run stagecoder's rules over files and directories (walked in parallel on "
         "every core; .gitignore and configured excludes are respected). Works offline: no "
         "model server is needed unless --model is given.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG + "\n" + ci.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="*", default=["."], metavar="PATH",
                    help="files or directories (default: .)")
@@ -63,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="explain at most N findings with --model (default 20)")
     p.add_argument("--select", metavar="CODES", help="comma-separated codes or prefixes to run")
     p.add_argument("--ignore", metavar="CODES", help="comma-separated codes or prefixes to skip")
+    p.add_argument("--preview", action="store_true",
+                   help="also run the preview rules (off by default: not yet precise enough on "
+                   "real code; `preview = true` under [tool.stagecoder] does the same)")
     p.add_argument("--exclude", metavar="GLOBS", help="comma-separated globs to skip (adds to "
                    "the configured ones)")
     p.add_argument("--config", metavar="PYPROJECT", type=Path,
@@ -71,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"worker processes (default: every core, {available_cores()} here)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (it is shown only when stderr is a terminal anyway)")
+    ci.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -87,6 +94,8 @@ def _apply_flags(project: Project, args: argparse.Namespace) -> None:
         changes["ignore"] = [*review.ignore, *_split(args.ignore)]
     if args.exclude:
         changes["exclude"] = [*review.exclude, *_split(args.exclude)]
+    if args.preview:
+        changes["preview"] = True
     if changes:
         project.settings = msgspec.structs.replace(
             project.settings, review=msgspec.structs.replace(review, **changes))
@@ -94,6 +103,8 @@ def _apply_flags(project: Project, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Review the paths, print the report, return the exit status."""
+    if args.merge:
+        return ci.run_merge(args)
     project = load_project(Path.cwd(), args.config)
     _apply_flags(project, args)
     failed = bool(project.problems)
@@ -101,14 +112,25 @@ def run(args: argparse.Namespace) -> int:
         _err(f"error: {problem}")
     for entry in unknown_selectors(project.settings.review):
         _err(f"warning: `{entry}` matches no rule")
-    results = _review(args, project)
+    try:
+        selection = ci.selection_for(args, project)
+    except ci.CiError as exc:
+        _err(f"error: {exc}")
+        return EXIT_ERROR
+    cache = ci.open_cache(args)
+    try:
+        results = _review(args, project, cache, selection)
+    finally:
+        ci.close_cache(cache)
     failed |= any(r.problem for r in results)
     explanations: dict[tuple[str, int], Explanation] = {}
     if args.model:
         explanations, message = _explain(results, project.settings, args.model_limit)
         if message:
             _err(message)
-    options = {"root_uri": path_to_uri(project.root)} if args.format is Format.SARIF else {}
+    options: dict[str, Any] = {"shard": ci.shard_info(args, selection, results)}
+    if args.format is Format.SARIF:
+        options["root_uri"] = path_to_uri(project.root)
     report = render(args.format, results, explanations, **options)
     if args.output:
         try:
@@ -124,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN
 
 
-def _review(args: argparse.Namespace, project: Project) -> list[FileResult]:
+def _review(args: argparse.Namespace, project: Project, cache: ReviewCache | None,
+            selection: Selection | None) -> list[FileResult]:
     show_bar = sys.stderr.isatty() and not args.no_progress
     progress: Any = None
     if show_bar:
@@ -152,7 +175,8 @@ def _review(args: argparse.Namespace, project: Project) -> list[FileResult]:
 
     with progress if progress is not None else nullcontext():
         return review_paths(args.paths, project, fix=args.fix, jobs=args.jobs,
-                            on_total=on_total, on_result=on_result)
+                            on_total=on_total, on_result=on_result, cache=cache,
+                            selection=selection)
 
 
 def _explain(results: list[FileResult], settings: Settings, limit: int
@@ -184,7 +208,8 @@ def _explain(results: list[FileResult], settings: Settings, limit: int
         return {}, None
 
     async def run_all() -> tuple[dict, ModelError | None]:
-        async with ModelClient(settings.chat) as client:
+        # Explanations are batch work: the lowest priority on a shared server.
+        async with ModelClient(settings.chat, priority=settings.priority.review) as client:
             return await explain(client, items)
 
     try:
@@ -208,5 +233,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `stagecoder review` with these arguments (tests and `python -m`)."""
     from lsp_server.cli import build_parser
 
-    args = build_parser().parse_args(["review", *(argv or [])])
+    args = build_parser("review").parse_args(["review", *(argv or [])])
     return int(args.func(args))

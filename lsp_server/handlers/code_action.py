@@ -3,11 +3,15 @@
 - quickfix: one action per stagecoder diagnostic that carries a fix in its `data` (the check is
   never re-run here); stale diagnostics (older document version) get no action.
 - refactor.extract: "Extract function" for a Python selection of whole statements, computed
-  here (deterministic and cheap); a refused selection shows as a disabled action with the reason
-  where the client supports that.
+  here (deterministic and cheap). A refusal is always visible: a disabled action with the
+  reason where the client supports that (`disabledSupport`), else one `window/showMessage`
+  when the user asked for it (`only` admits refactor.extract, or triggerKind Invoked);
+  automatic requests (a lightbulb) stay quiet.
 - refactor.rewrite: "Rewrite selection with the model"; the edit is computed lazily in
   codeAction/resolve (chat model + staged checks), with work-done progress, and stops when the
   request is cancelled or the user cancels the progress.
+
+A document the enable gate (`analysis.documents.gate.enabled_for`) turns off gets no action.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from analysis.documents.gate import enabled_for
 from analysis.refactor.extract_function import Refusal, extract_function
 from analysis.review.findings import Fix
 from lsp_server.convert import (
@@ -24,6 +29,7 @@ from lsp_server.convert import (
     fix_to_text_edits,
     lsp_range_to_bytes,
 )
+from lsp_server.handlers.rewrite import resolve_rewrite
 
 if TYPE_CHECKING:
     from analysis.documents.document import Document
@@ -42,16 +48,16 @@ def _wants(only: Any, kind: str) -> bool:
     return not only or any(kind == o or kind.startswith(f"{o}.") for o in only)
 
 
-def quick_fixes(ls: StagecoderServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+def quick_fixes(ls: StagecoderServer, doc: Document,
+                params: types.CodeActionParams) -> list[types.CodeAction]:
     """Quick fixes from the fixes stored in the diagnostics' data."""
-    doc = ls.documents.get(params.text_document.uri)
     actions = []
     for diagnostic in params.context.diagnostics:
         found = diagnostic_fix(diagnostic, doc, ls.encoding)
         if found is None:
             continue
         version, title, safe, edits = found
-        if doc is None or doc.version != version:
+        if doc.version != version:
             continue  # computed for another version: its offsets no longer hold
         actions.append(types.CodeAction(
             title=f"{title} ({diagnostic.code})", kind=types.CodeActionKind.QuickFix,
@@ -71,14 +77,26 @@ def extract_action(ls: StagecoderServer, doc: Document,
     if isinstance(result, Refusal):
         caps = ls.client_capabilities.text_document
         disabled_ok = bool(caps and caps.code_action and caps.code_action.disabled_support)
-        if not disabled_ok:
-            return None
-        return types.CodeAction(title=title, kind=types.CodeActionKind.RefactorExtract,
-                                disabled=types.CodeActionDisabled(reason=result.reason))
+        if disabled_ok:
+            return types.CodeAction(title=title, kind=types.CodeActionKind.RefactorExtract,
+                                    disabled=types.CodeActionDisabled(reason=result.reason))
+        if _asked_for_extract(params):  # Neovim 0.11 has no disabledSupport: say it once
+            ls.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Info, message=f"{title}: {result.reason}"))
+        return None
     edits = fix_to_text_edits(doc, Fix.safe(title, *result.edits), ls.encoding)
     return types.CodeAction(title=f"{title} `{result.name}`",
                             kind=types.CodeActionKind.RefactorExtract,
                             edit=edits_to_workspace_edit(params.text_document.uri, edits))
+
+
+def _asked_for_extract(params: types.CodeActionParams) -> bool:
+    """True when the user asked for code actions (not a lightbulb's automatic request), or the
+    request names refactor.extract in `only`."""
+    only = params.context.only
+    if only and _wants(only, types.CodeActionKind.RefactorExtract):
+        return True
+    return params.context.trigger_kind == types.CodeActionTriggerKind.Invoked
 
 
 def rewrite_action(doc: Document, params: types.CodeActionParams) -> types.CodeAction | None:
@@ -102,12 +120,14 @@ def register(server: StagecoderServer) -> None:
     def code_action(
         ls: StagecoderServer, params: types.CodeActionParams
     ) -> list[types.CodeAction] | None:
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None or not enabled_for(doc, ls.settings):
+            return None
         only = params.context.only
         actions: list[types.CodeAction] = []
         if _wants(only, types.CodeActionKind.QuickFix):
-            actions.extend(quick_fixes(ls, params))
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is not None and doc.spec is not None:
+            actions.extend(quick_fixes(ls, doc, params))
+        if doc.spec is not None:
             if _wants(only, types.CodeActionKind.RefactorExtract):
                 extract = extract_action(ls, doc, params)
                 if extract is not None:
@@ -123,6 +143,4 @@ def register(server: StagecoderServer) -> None:
         data = action.data
         if not isinstance(data, dict) or data.get("action") != REWRITE:
             return action
-        from lsp_server.handlers.rewrite import resolve_rewrite
-
         return await resolve_rewrite(ls, action, data)

@@ -10,15 +10,15 @@ C and crashes the server on a 30,000-deep document); `syntaxTreeTruncated` says 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from lsprotocol import types
 
 from analysis.documents.tree_walks import sexp
 
-# A runtime import (not TYPE_CHECKING): pygls resolves command handlers' annotations.
-from lsp_server.server import StagecoderServer
+if TYPE_CHECKING:
+    from lsp_server.server import StagecoderServer
 
 DOCUMENT_STATE = "stagecoder.documentState"
 SHOW_SETTINGS = "stagecoder.showSettings"
@@ -28,14 +28,16 @@ SYNTAX_TREE_CHARS = 200_000
 
 def register(server: StagecoderServer) -> None:
     """Register the inspection commands."""
+    # Commands take the server from this closure: pygls resolves a command's annotations at
+    # run time, and an `ls: StagecoderServer` parameter would need a runtime import of it.
 
     @server.command(DOCUMENT_STATE)
-    def document_state(ls: StagecoderServer, *args: Any) -> dict[str, Any] | None:
+    def document_state(*args: Any) -> dict[str, Any] | None:
         uri = args[0] if args and isinstance(args[0], str) else None
-        doc = ls.documents.get(uri) if uri else None
+        doc = server.documents.get(uri) if uri else None
         if doc is None:
-            ls.log(f"stagecoder: {DOCUMENT_STATE}: {uri!r} is not an open document.",
-                   types.MessageType.Warning)
+            server.log(f"stagecoder: {DOCUMENT_STATE}: {uri!r} is not an open document.",
+                       types.MessageType.Warning)
             return None
         tree, cut = sexp(doc.tree.root_node, SYNTAX_TREE_CHARS) if doc.tree else (None, False)
         return {
@@ -52,10 +54,11 @@ def register(server: StagecoderServer) -> None:
         }
 
     @server.command(SHOW_SETTINGS)
-    def show_settings(ls: StagecoderServer, *args: Any) -> Any:
-        return msgspec.to_builtins(ls.settings)
+    def show_settings(*args: Any) -> Any:
+        return msgspec.to_builtins(server.settings)
 
     @server.command(STATS)
-    def stats(ls: StagecoderServer, *args: Any) -> dict[str, Any]:
-        return {**ls.engine.stats(), "inflight": len(ls.inflight),
-                "openDocuments": len(ls.documents)}
+    def stats(*args: Any) -> dict[str, Any]:
+        return {**server.engine.stats(), "openDocuments": len(server.documents),
+                "partialAccepts": server.engine.cache.partial_accepts,
+                "nextEdit": server.next_edits.stats()}

@@ -10,7 +10,7 @@ the bounded reader: a FIFO or /dev/zero is reported, never read), and the rules 
 thread (of two) on a snapshot of the document, within `review.timeBudget` seconds. A file cut
 short by the budget (or by its nesting) still gets the findings made so far, and the log says so
 once per document version. A cancelled request, or a publish overtaken by a newer one, stops
-its rules.
+its rules. What the pushes need to remember is the server's `Publishing` (`ls.diagnostics`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import functools
 import zlib
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from lsprotocol import types
 
 from analysis.budget import Budget
 from analysis.documents.document import Document
+from analysis.documents.gate import enabled_for
 from analysis.documents.store import uri_to_path
 from analysis.review.checks import analyze_report
 from lsp_server.convert import finding_to_diagnostic
@@ -40,10 +42,17 @@ TOLD_ENTRIES = 1_000  # documents whose "cut short" message is remembered (oldes
 # Rules run here, not in the loop's default executor (which DNS lookups of the model client
 # share); two at a time, so the event loop competes for the interpreter with at most two.
 _ANALYSIS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stagecoder-analysis")
-_pending: dict[str, asyncio.TimerHandle] = {}
-_publishing: dict[str, asyncio.Task] = {}  # uri -> the publish under way
-_tasks: set[asyncio.Task] = set()  # strong references to running publishes
-_told: OrderedDict[str, tuple[object, str]] = OrderedDict()  # uri -> (version, reason) told
+
+
+@dataclass(slots=True)
+class Publishing:
+    """The server's diagnostics bookkeeping: scheduled and running pushes, messages told."""
+
+    pending: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # uri -> debounce
+    running: dict[str, asyncio.Task] = field(default_factory=dict)  # uri -> publish under way
+    tasks: set[asyncio.Task] = field(default_factory=set)  # strong references to publishes
+    told: OrderedDict[str, tuple[object, str]] = field(  # uri -> (version, reason) told
+        default_factory=OrderedDict)
 
 
 async def diagnostics_for(ls: StagecoderServer, doc: Document,
@@ -53,7 +62,7 @@ async def diagnostics_for(ls: StagecoderServer, doc: Document,
     `version_key` names the content for the "cut short" message (default: the version).
     """
     settings = ls.settings
-    if not settings.enable or doc.language in settings.disabled_languages:
+    if not enabled_for(doc, settings):
         return []
     snap = doc.snapshot()  # the editor may edit the document while the worker reads it
     path = _relative_path(ls, doc.uri)
@@ -74,12 +83,13 @@ async def diagnostics_for(ls: StagecoderServer, doc: Document,
 
 def _tell_truncated(ls: StagecoderServer, uri: str, version: object, reason: str) -> None:
     """Log why a document's diagnostics are incomplete, once per version and reason."""
-    if _told.get(uri) == (version, reason):
+    told = ls.diagnostics.told
+    if told.get(uri) == (version, reason):
         return
-    _told[uri] = (version, reason)
-    _told.move_to_end(uri)
-    while len(_told) > TOLD_ENTRIES:
-        _told.popitem(last=False)
+    told[uri] = (version, reason)
+    told.move_to_end(uri)
+    while len(told) > TOLD_ENTRIES:
+        told.popitem(last=False)
     ls.log(f"stagecoder: diagnostics for {uri} are incomplete: {reason}.",
            types.MessageType.Warning)
 
@@ -114,8 +124,9 @@ def pulls(ls: StagecoderServer) -> bool:
 def publish_now(ls: StagecoderServer, uri: str) -> None:
     """Start publishing the current diagnostics of a document (empty once it is closed); a
     publish still under way for it is stopped: its findings are for an older version."""
-    _pending.pop(uri, None)
-    previous = _publishing.pop(uri, None)
+    state = ls.diagnostics
+    state.pending.pop(uri, None)
+    previous = state.running.pop(uri, None)
     if previous is not None:
         previous.cancel()
     try:
@@ -124,15 +135,15 @@ def publish_now(ls: StagecoderServer, uri: str) -> None:
         asyncio.run(_publish(ls, uri))
         return
     task = loop.create_task(_publish(ls, uri))
-    _publishing[uri] = task
-    _tasks.add(task)
-    task.add_done_callback(lambda t: _finished(uri, t))
+    state.running[uri] = task
+    state.tasks.add(task)
+    task.add_done_callback(lambda t: _finished(state, uri, t))
 
 
-def _finished(uri: str, task: asyncio.Task) -> None:
-    _tasks.discard(task)
-    if _publishing.get(uri) is task:
-        del _publishing[uri]
+def _finished(state: Publishing, uri: str, task: asyncio.Task) -> None:
+    state.tasks.discard(task)
+    if state.running.get(uri) is task:
+        del state.running[uri]
 
 
 async def _publish(ls: StagecoderServer, uri: str) -> None:
@@ -140,7 +151,7 @@ async def _publish(ls: StagecoderServer, uri: str) -> None:
     version = doc.version if doc is not None else None
     items: list[types.Diagnostic] = []
     if doc is None:
-        _told.pop(uri, None)
+        ls.diagnostics.told.pop(uri, None)
     else:
         items = await diagnostics_for(ls, doc)
         current = ls.documents.get(uri)
@@ -154,7 +165,8 @@ def document_changed(ls: StagecoderServer, uri: str, *, immediately: bool = Fals
     """Hook for didOpen/didChange/didClose: schedule a publish for clients that do not pull."""
     if pulls(ls):
         return
-    handle = _pending.pop(uri, None)
+    pending = ls.diagnostics.pending
+    handle = pending.pop(uri, None)
     if handle is not None:
         handle.cancel()
     try:
@@ -164,7 +176,7 @@ def document_changed(ls: StagecoderServer, uri: str, *, immediately: bool = Fals
     if immediately or loop is None:
         publish_now(ls, uri)
     else:
-        _pending[uri] = loop.call_later(PUBLISH_DELAY_S, publish_now, ls, uri)
+        pending[uri] = loop.call_later(PUBLISH_DELAY_S, publish_now, ls, uri)
 
 
 def register(server: StagecoderServer) -> None:

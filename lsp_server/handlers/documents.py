@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from lsp_server.handlers import diagnostics, workspace_index
+from lsp_server.handlers import diagnostics
 
 if TYPE_CHECKING:
     from lsp_server.server import StagecoderServer
@@ -43,13 +43,20 @@ def register(server: StagecoderServer) -> None:
                    types.MessageType.Warning)
             return
         encoding = ls.encoding
+        edited_lines: list[int] = []  # where each partial change starts, for the index
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 rng = change.range
+                edited_lines.append(rng.start.line)
+                before = ls.documents.get(uri)
+                old = before.source if before is not None else b""
                 result = ls.documents.change(
                     uri, (rng.start.line, rng.start.character),
                     (rng.end.line, rng.end.character), change.text, encoding, version,
                 )
+                if result is not None:  # the next-edit history (generation/next_edit/)
+                    ls.next_edits.record(uri, old, result.start_byte, result.old_end_byte,
+                                         change.text)
                 if result is not None and result.clamped:
                     ls.log(
                         f"stagecoder: didChange for {uri} has a position outside the document "
@@ -58,9 +65,14 @@ def register(server: StagecoderServer) -> None:
                         types.MessageType.Warning,
                     )
             else:
+                before = ls.documents.get(uri)
+                old = before.source if before is not None else b""
                 ls.documents.change(uri, None, None, change.text, encoding, version)
+                after = ls.documents.get(uri)
+                if after is not None:
+                    ls.next_edits.history.record_replace_all(uri, old, after.source)
         diagnostics.document_changed(ls, uri)
-        workspace_index.document_changed(ls, params)
+        ls.indexer.document_changed(uri, edited_lines)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: StagecoderServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -68,9 +80,11 @@ def register(server: StagecoderServer) -> None:
             ls.log(f"stagecoder: didClose for {params.text_document.uri}, which is not open.",
                    types.MessageType.Warning)
         diagnostics.document_changed(ls, params.text_document.uri, immediately=True)
-        workspace_index.document_closed(ls, params)
+        ls.indexer.document_closed(params.text_document.uri)
+        ls.engine.names.forget(params.text_document.uri)  # its known-name cache goes with it
+        ls.next_edits.forget(params.text_document.uri)  # its edit history too
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: StagecoderServer, params: types.DidSaveTextDocumentParams) -> None:
         """The store already has every edit; the workspace index re-reads the document."""
-        workspace_index.document_saved(ls, params)
+        ls.indexer.document_saved(params.text_document.uri)

@@ -2,7 +2,8 @@
 
 Called from `code_action.resolve`. Work-done progress (server-initiated, cancellable) runs while
 the model streams; `$/cancelRequest` for the resolve request, or the user cancelling the
-progress, cancels the task, which closes the HTTP stream so vLLM stops generating.
+progress, cancels the task, which closes the HTTP stream so vLLM stops generating. The chat
+client is the engine's (one pool per endpoint, closed when the endpoint changes).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from analysis.documents.gate import enabled_for
 from analysis.documents.store import uri_to_path
 from analysis.secrets import is_secret_file
 from generation.chat.rewrite import rewrite_selection
-from generation.model.client import ModelClient
 from generation.model.errors import ModelError
 from lsp_server.convert import bytes_to_lsp_range, edits_to_workspace_edit
 
@@ -37,6 +38,8 @@ async def resolve_rewrite(ls: StagecoderServer, action: types.CodeAction,
     """Fill in the action's edit from the chat model; an action without edit when it fails."""
     uri = str(data.get("uri"))
     doc = ls.documents.get(uri)
+    if doc is not None and not enabled_for(doc, ls.settings):
+        return action  # turned off since the action was offered
     if doc is None or doc.version != data.get("version"):
         ls.tell_once("rewrite:stale", "stagecoder: the document changed since the rewrite was "
                      "offered; select the code and ask again.", types.MessageType.Info)
@@ -57,9 +60,9 @@ async def resolve_rewrite(ls: StagecoderServer, action: types.CodeAction,
     progress = await _begin(ls, token)
     outcome = "cancelled"
     try:
-        async with ModelClient(ls.settings.chat) as client:
-            result = await rewrite_selection(client, snapshot, start, end, ls.settings.stages,
-                                             on_text=_reporter(ls, token) if progress else None)
+        result = await rewrite_selection(ls.engine.chat_client(), snapshot, start, end,
+                                         ls.settings.stages,
+                                         on_text=_reporter(ls, token) if progress else None)
         outcome = "done"
     except ModelError as exc:
         outcome = "failed"

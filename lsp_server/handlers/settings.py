@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from analysis import secrets
-from analysis.settings import Settings, SettingsProblem, merge_settings
-from lsp_server.handlers import workspace_index
+from analysis.project import editor_settings
+from analysis.settings import SettingsProblem
 
 if TYPE_CHECKING:
     from lsp_server.server import StagecoderServer
@@ -31,14 +31,13 @@ def _section(raw: Any) -> Any:
 
 def apply_settings(server: StagecoderServer, init: Any, config: Any) -> list[SettingsProblem]:
     """Rebuild settings from defaults + initializationOptions + workspace configuration."""
-    by_key: dict[str, SettingsProblem] = {}  # both sources often carry the same bad key
-    settings = Settings()
-    for raw in (init, config):
-        if raw is None:
-            continue
-        settings, found = merge_settings(settings, _section(raw))
-        by_key.update((p.key, p) for p in found)
-    problems = [by_key[k] for k in sorted(by_key)]
+    try:
+        root = server.workspace.root_path
+    except RuntimeError:  # before initialize: no workspace yet
+        root = None
+    # The project's [tool.stagecoder] first (so diagnostics match `stagecoder review` in CI),
+    # then the editor's settings over it, key by key.
+    settings, problems = editor_settings(root, [_section(init), _section(config)])
     server.settings = settings
     server.documents.max_bytes = settings.max_file_bytes
     server.engine.update_settings(settings)
@@ -65,9 +64,7 @@ async def pull_configuration(server: StagecoderServer) -> None:
     except Exception as exc:  # a client that fails the request keeps the current settings
         server.log(f"stagecoder: workspace/configuration failed: {exc}", types.MessageType.Warning)
         return
-    config = result[0] if result else None
-    server.workspace_config = config  # type: ignore[attr-defined]
-    apply_settings(server, getattr(server, "init_options", None), config)
+    apply_settings(server, server.init_options, result[0] if result else None)
 
 
 def register(server: StagecoderServer) -> None:
@@ -75,14 +72,14 @@ def register(server: StagecoderServer) -> None:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: StagecoderServer, params: types.InitializeParams) -> None:
-        ls.init_options = params.initialization_options  # type: ignore[attr-defined]
+        ls.init_options = params.initialization_options
         apply_settings(ls, params.initialization_options, None)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: StagecoderServer, params: types.InitializedParams) -> None:
         await pull_configuration(ls)
         # The index starts once the settings (its excludes among them) are known.
-        await workspace_index.on_initialized(ls, params)
+        await ls.indexer.start()
         # The secret scanner's import (~0.1 s) is paid now, not on the first completion.
         await asyncio.to_thread(secrets.preload)
 
@@ -94,4 +91,4 @@ def register(server: StagecoderServer) -> None:
         if caps and caps.configuration:
             await pull_configuration(ls)
         else:  # push-style clients put the settings in the notification itself
-            apply_settings(ls, getattr(ls, "init_options", None), _section(params.settings))
+            apply_settings(ls, ls.init_options, _section(params.settings))

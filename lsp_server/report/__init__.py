@@ -34,6 +34,16 @@ class Explanation(msgspec.Struct, rename="camel", omit_defaults=True, frozen=Tru
 Explanations = Mapping[tuple[str, int], Explanation]
 
 
+class ShardInfo(msgspec.Struct, rename="camel", frozen=True):
+    """Which shard a report covers, and each reported file's place in the whole (unsharded)
+    walk, so that `stagecoder review --merge` can restore the unsharded order (JSON and SARIF
+    reports carry it; the merged report does not)."""
+
+    index: int
+    count: int
+    order: dict[str, int]  # JSON: filename -> place; SARIF: artifact URI -> place
+
+
 def render(fmt: Format, results: Sequence[FileResult], explanations: Explanations | None = None,
            **options: object) -> str:
     """The report for `results` in format `fmt`."""

@@ -4,6 +4,9 @@ per-file errors (files not reviewed: exit status 2) and warnings (files reviewed
     {"findings": [{"code", "message", "severity", "filename", "location", "endLocation", "fix",
                    "explanation", "suggestion"}, ...],
      "errors": [{"filename", "message"}, ...], "warnings": [{"filename", "message"}, ...]}
+
+A shard's report (`--shard I/N`) also has `"shard": {"index", "count", "order"}` (see
+`lsp_server.report.ShardInfo`); `--merge` takes it out again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import msgspec
 
 from analysis.review.findings import Fix, Location, Severity
 from analysis.review.run import FileResult
-from lsp_server.report import Explanations
+from lsp_server.report import Explanations, ShardInfo
 
 
 class JsonFinding(msgspec.Struct, rename="camel", frozen=True):
@@ -38,15 +41,17 @@ class JsonFileMessage(msgspec.Struct, rename="camel", frozen=True):
     message: str
 
 
-class JsonReport(msgspec.Struct, rename="camel", frozen=True):
+class JsonReport(msgspec.Struct, rename="camel", frozen=True, omit_defaults=True):
     """The whole report: findings, then what went wrong (errors) or deserves a note (warnings)."""
 
     findings: list[JsonFinding]
     errors: list[JsonFileMessage]
     warnings: list[JsonFileMessage]
+    shard: ShardInfo | None = None  # only in a shard's report
 
 
-def render(results: Sequence[FileResult], explanations: Explanations, **_: object) -> str:
+def render(results: Sequence[FileResult], explanations: Explanations, *,
+           shard: ShardInfo | None = None, **_: object) -> str:
     """A JSON object, pretty-printed, everything in the order of the results."""
     findings: list[JsonFinding] = []
     errors: list[JsonFileMessage] = []
@@ -61,5 +66,9 @@ def render(results: Sequence[FileResult], explanations: Explanations, **_: objec
                 f.code, f.message, f.severity, result.path, f.location, f.end_location, f.fix,
                 note.explanation if note else None, note.suggestion if note else None,
             ))
-    report = JsonReport(findings, errors, warnings)
+    if shard is not None:  # the places of the files this report names, by filename
+        named = {f.filename for f in findings} | {m.filename for m in (*errors, *warnings)}
+        shard = msgspec.structs.replace(
+            shard, order={k: v for k, v in shard.order.items() if k in named})
+    report = JsonReport(findings, errors, warnings, shard)
     return msgspec.json.format(msgspec.json.encode(report), indent=2).decode() + "\n"

@@ -4,7 +4,8 @@ Columns are counted in code points (`columnKind: unicodeCodePoints`); fix region
 offsets, which SARIF allows alongside line/column regions. Per-file messages become
 `toolExecutionNotifications` in the invocation, each with the file's location: files that could
 not be reviewed are level error (and make `executionSuccessful` false), remarks such as invalid
-UTF-8 are level warning.
+UTF-8 are level warning. A shard's log (`--shard I/N`) has `properties.stagecoderShard` in its
+run (see `lsp_server.report.ShardInfo`, keyed by artifact URI); `--merge` takes it out again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from analysis.review.checks import all_rules
 from analysis.review.findings import Finding, Severity
 from analysis.review.run import FileResult
 from lsp_server import __version__
-from lsp_server.report import Explanations
+from lsp_server.report import Explanations, ShardInfo
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note",
@@ -27,7 +28,8 @@ _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "
 
 
 def render(results: Sequence[FileResult], explanations: Explanations, *,
-           root_uri: str | None = None, version: str = __version__, **_: object) -> str:
+           root_uri: str | None = None, version: str = __version__,
+           shard: ShardInfo | None = None, **_: object) -> str:
     """A SARIF log (JSON text). `root_uri` (file:///.../) anchors the relative paths."""
     rules = list(all_rules())
     index = {rule.code: i for i, rule in enumerate(rules)}
@@ -52,6 +54,12 @@ def render(results: Sequence[FileResult], explanations: Explanations, *,
     }
     if root_uri:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": root_uri.rstrip("/") + "/"}}
+    if shard is not None:
+        named = {r.path for r in results if r.findings or r.problem or r.notes}
+        order = {_artifact(path)["uri"]: place for path, place in shard.order.items()
+                 if path in named}
+        run["properties"] = {"stagecoderShard": msgspec.to_builtins(
+            msgspec.structs.replace(shard, order=order))}
     log = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return msgspec.json.format(msgspec.json.encode(log), indent=2).decode() + "\n"
 
@@ -64,7 +72,8 @@ def _rule(rule: Any) -> dict[str, Any]:
         "fullDescription": {"text": rule.doc()},
         "help": {"text": rule.doc(), "markdown": rule.doc()},
         "defaultConfiguration": {"level": _LEVEL[rule.severity]},
-        "properties": {"fixSafety": rule.fix_safety, "languages": list(rule.languages)},
+        "properties": {"fixSafety": rule.fix_safety, "languages": list(rule.languages),
+                       "preview": rule.preview},
     }
 
 

@@ -1,8 +1,9 @@
 """A fake OpenAI-compatible model server, shaped like vLLM's, on 127.0.0.1: tests over real HTTP.
 
-It serves `GET /health`, `GET /v1/models` and `POST /v1/completions` (server-sent events when the
-body says `"stream": true`, like vLLM: one `data:` event per piece, the finish reason on the last
-piece, a usage event, `data: [DONE]`, all chunked over a keep-alive HTTP/1.1 connection).
+It serves `GET /health`, `GET /v1/models`, `POST /v1/completions` and `POST /v1/chat/completions`
+(its reply is `text`; server-sent events when the body says `"stream": true`, like vLLM: one
+`data:` event per piece, the finish reason on the last piece, a usage event, `data: [DONE]`, all
+chunked over a keep-alive HTTP/1.1 connection).
 `GET /fake/stats` returns its counters as JSON (that request's own connection is not counted).
 
 Behaviour (`mode`, one for every completion request):
@@ -19,7 +20,9 @@ Behaviour (`mode`, one for every completion request):
 
 Counters: `open` (connections open now), `peak`, `accepted` (ever), `completions` (requests),
 `client_closed` (responses the client abandoned before their end, i.e. cancellations that
-reached the server) and `close_times` (loop time of each of those).
+reached the server) and `close_times` (loop time of each of those). `bodies` holds the decoded
+body of every completion and chat request (the last 1,000), so tests can assert what went on
+the wire.
 
 In-process (same event loop as the test)::
 
@@ -79,6 +82,7 @@ class FakeModelServer:
     completions: int = 0
     client_closed: int = 0
     close_times: list[float] = field(default_factory=list)
+    bodies: list[dict] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task] = field(default_factory=set)
 
@@ -136,7 +140,11 @@ class FakeModelServer:
                     self.open -= 1
                 if not await self._answer(path, body, reader, writer):
                     break
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except ConnectionError:
+            # Only an answer in progress raises it (`_read_request` returns None instead): the
+            # client reset the connection while a write was under way, which is leaving too.
+            self._record_client_close()
+        except asyncio.IncompleteReadError:
             pass
         except asyncio.CancelledError:
             pass  # the server is stopping: end the handler quietly
@@ -157,20 +165,23 @@ class FakeModelServer:
             writer.write(_json(self.stats()))
         elif path == "/v1/models":
             writer.write(_json({"object": "list", "data": [{"id": self.model, "object": "model"}]}))
-        elif path == "/v1/completions":
+        elif path in ("/v1/completions", "/v1/chat/completions"):
+            chat = path == "/v1/chat/completions"
             self.completions += 1
             request = json.loads(body or b"{}")
+            self.bodies = [*self.bodies[-999:], request]
             if request.get("stream"):
-                return await self._stream(request, reader, writer)
-            writer.write(_json({"choices": [{"index": 0, "text": self.text,
-                                             "finish_reason": "stop"}]}))
+                return await self._stream(request, reader, writer, chat)
+            answer = {"message": {"role": "assistant", "content": self.text}} if chat else {
+                "text": self.text}
+            writer.write(_json({"choices": [{"index": 0, **answer, "finish_reason": "stop"}]}))
         else:
             writer.write(_json({"error": {"message": f"no route {path}"}}, 404, "Not Found"))
         await writer.drain()
         return True
 
     async def _stream(self, request: dict, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> bool:
+                      writer: asyncio.StreamWriter, chat: bool = False) -> bool:
         n = int(request.get("n") or 1)
         if self.mode == "garbage":
             writer.write(b"\x00\xffnot http at all\r\n\r\n")
@@ -196,7 +207,8 @@ class FakeModelServer:
             wait = self._wait_before(i)
             if wait and await self._client_left_within(reader, wait):
                 return False
-            out = b"".join(_event({"choices": [{"index": k, "text": piece,
+            text: dict = {"delta": {"content": piece}} if chat else {"text": piece}
+            out = b"".join(_event({"choices": [{"index": k, **text,
                                                 "finish_reason": "length" if last else None}]})
                            for k in range(n))
             if last and self.mode == "unit_end":

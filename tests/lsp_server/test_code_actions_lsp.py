@@ -68,7 +68,8 @@ async def test_quick_fix_applies_and_the_diagnostic_goes_away(client: LanguageCl
     actions = await client.text_document_code_action_async(
         _params(URI, diag.range, [diag], [types.CodeActionKind.QuickFix]))
     [action] = actions
-    assert action.kind == types.CodeActionKind.QuickFix and action.is_preferred
+    assert action.kind == types.CodeActionKind.QuickFix
+    assert not action.is_preferred  # unsafe (`[] is not []` differs from `[] != []`): offered only
     assert action.title == "Use `==` (SC305)"
     fixed = apply(TEXT, list(action.edit.changes[URI]))
     assert fixed == TEXT.replace(" is ", " == ")
@@ -98,6 +99,63 @@ async def test_extract_function_produces_code_that_runs_the_same(client: Languag
     assert not Document("file:///x.py", new, "python").has_errors()
     assert "total, count = extracted_function(values, scale)" in new
     assert _run(new) == _run(STATS) == "(5.0, 2.739)\n(6.75, 5.551)\n"
+
+
+WHOLE_DEF = "def helper(x):\n    return x * 2\n\n\nprint(helper(2))\n"
+REFUSED = "the selection is a whole definition (`def helper`): select the statements inside it"
+
+
+def _extract_params(uri: str, rng: types.Range, only: list[str] | None,
+                    trigger: types.CodeActionTriggerKind | None) -> types.CodeActionParams:
+    return types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=rng,
+        context=types.CodeActionContext(diagnostics=[], only=only, trigger_kind=trigger))
+
+
+async def test_extract_refusal_is_always_visible(client: LanguageClient) -> None:
+    """VS Code (disabledSupport): a disabled action with the reason. Neovim 0.11 (none): one
+    window/showMessage with the reason, because the user asked for the refactor."""
+    uri = "file:///tmp/stagecoder-actions/helper.py"
+    open_doc(client, uri, WHOLE_DEF)
+    rng = range_of(WHOLE_DEF, "def helper", "return x * 2")
+    caps = client.capabilities.text_document.code_action
+    shown = len(client.messages)
+    # Listen before asking: the message comes ahead of the reply.
+    waiter = asyncio.ensure_future(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE))
+    actions = await client.text_document_code_action_async(_extract_params(
+        uri, rng, [types.CodeActionKind.RefactorExtract], types.CodeActionTriggerKind.Invoked))
+    if caps.disabled_support:
+        [action] = actions
+        assert action.title == "Extract function" and action.edit is None
+        assert action.disabled.reason == REFUSED
+        assert len(client.messages) == shown  # the reason is on the action: no popup too
+        waiter.cancel()
+    else:
+        assert not actions
+        await asyncio.wait_for(waiter, 10)
+        [message] = client.messages[shown:]
+        assert message.type == types.MessageType.Info
+        assert message.message == f"Extract function: {REFUSED}"
+
+
+async def test_automatic_requests_do_not_pop_up_refusals(client: LanguageClient) -> None:
+    """A lightbulb's automatic request (no `only`) gets no message for a refused extract; a
+    second, explicit request (`only: refactor.extract`) does. Only the Neovim profile lacks
+    disabledSupport, so only it can show a message at all."""
+    caps = client.capabilities.text_document.code_action
+    if caps.disabled_support:
+        pytest.skip("the client shows the disabled action's reason itself")
+    uri = "file:///tmp/stagecoder-actions/quiet.py"
+    open_doc(client, uri, WHOLE_DEF)
+    rng = range_of(WHOLE_DEF, "def helper", "return x * 2")
+    shown = len(client.messages)
+    await client.text_document_code_action_async(
+        _extract_params(uri, rng, None, types.CodeActionTriggerKind.Automatic))
+    waiter = asyncio.ensure_future(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE))
+    await client.text_document_code_action_async(
+        _extract_params(uri, rng, [types.CodeActionKind.RefactorExtract], None))
+    await asyncio.wait_for(waiter, 10)
+    assert [m.message for m in client.messages[shown:]] == [f"Extract function: {REFUSED}"]
 
 
 async def test_extract_refusal_is_a_disabled_action_where_supported(

@@ -21,8 +21,9 @@ def test_json_output(capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     ctx, prompt = out["context"], out["prompt"]
-    assert ctx["hole"] == "arguments" and ctx["language"] == "python"
-    assert [s["name"] for s in ctx["scopes"]] == ["Cart", "net_total"]
+    assert ctx["hole"]["kind"] == "arguments" and ctx["language"] == "python"
+    assert out["cut"] == "line"  # the call goes on after the cursor: finish the line
+    assert [s["name"] for s in ctx["hole"]["scopes"]] == ["Cart", "net_total"]
     assert ctx["line"] == LINE - 1 and ctx["prefix"].endswith("return apply_discount(")
     assert ctx["path"] == "shop/cart.py"
     assert {"shop/pricing.py"} == {s["path"] for s in ctx["related"]}
@@ -36,7 +37,7 @@ def test_text_output_ends_with_the_verbatim_prompt(capsys):
                  "--workspace", str(FIXTURES / "python"), "--budget", "300"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "hole:        arguments" in out
+    assert "hole:        arguments (the stages cut: line)\n" in out
     assert "scopes:      class Cart > method net_total" in out
     assert "definition apply_discount shop/pricing.py:11" in out
     prompt = out.split("----- prompt (BOS added by the server) -----\n", 1)[1]
@@ -64,4 +65,4 @@ def test_console_entry_point():
          "--col", str(COL), "--workspace", str(FIXTURES / "python"), "--json"],
         capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["context"]["hole"] == "arguments"
+    assert json.loads(done.stdout)["context"]["hole"]["kind"] == "arguments"

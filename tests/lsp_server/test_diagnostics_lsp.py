@@ -9,24 +9,24 @@ from pytest_lsp import LanguageClient
 from tests.lsp_server._lsp_helpers import diagnostics, open_doc, pulls, replace_all
 
 URI = "file:///tmp/stagecoder-review/example.py"
-TEXT = 'def f(items):\n    return items[0]\n'
-CHANGED = 'def f(items):\n    if items is "":\n        return None\n    return items[0]\n'
+TEXT = 'def f(items=[]):\n    return items\n'
+CHANGED = 'def f(items=None):\n    if items is "":\n        return None\n    return items\n'
 
 
 async def test_diagnostics_after_open_and_change(client: LanguageClient) -> None:
     open_doc(client, URI, TEXT)
     first = await diagnostics(client, URI, 1)
     assert [(d.code, d.range.start.line, d.range.start.character) for d in first] == [
-        ("SC101", 1, 11)]
+        ("SC303", 0, 12)]
     assert first[0].source == "stagecoder"
     assert first[0].severity == types.DiagnosticSeverity.Warning
 
     replace_all(client, URI, 2, CHANGED)
     second = await diagnostics(client, URI, 2)
-    # The comparison guards `items` (no more SC101) but is an identity test with a literal.
+    # The default is None now (no more SC303), but the comparison is identity with a literal.
     assert [(d.code, d.range.start.line) for d in second] == [("SC305", 1)]
     fix = second[0].data["fix"]
-    assert fix["safe"] is True and fix["edits"] == [[1, 13, 1, 15, "=="]]
+    assert fix["safe"] is False and fix["edits"] == [[1, 13, 1, 15, "=="]]  # offered, unsafe
     assert second[0].data["version"] == 2
 
 

@@ -166,15 +166,17 @@ async def test_out_of_range_positions_get_valid_answers(raw: RawClient):
 
 async def test_lone_surrogate_range_stays_inside_its_line(raw: RawClient):
     uri = "file:///tmp/stagecoder-params/surrogate.py"
-    text = "    return\n    print('dead')\n\udc00x"
+    # The surrogate sits in a string: a stray one in code is a parse error, and the boundary and
+    # flow rules say nothing where the tree is broken around them.
+    text = "    return\n    print('dead')\n'\udc00x'"
     # json.dumps writes the lone surrogate as the escape "\udc00", as an editor's JSON would.
     raw.send_raw(encode({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
         "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}}))
     reply = await raw.request("textDocument/diagnostic", {"textDocument": {"uri": uri}})
     items = reply["result"]["items"]
-    last = {"utf-16": 2, "utf-8": 4}[raw.encoding]  # "\udc00x": 2 UTF-16 units, 3 + 1 bytes
+    last = {"utf-16": 4, "utf-8": 6}[raw.encoding]  # "'\udc00x'": 4 UTF-16 units, 1+3+1+1 bytes
     assert [(d["code"], d["message"], d["range"]) for d in items] == [(
-        "SC301", "unreachable code: 3 statements after `return`",
+        "SC301", "unreachable code: 2 statements after `return`",
         {"start": _at(1, 4), "end": _at(2, last)})]
     assert items[0]["data"]["fix"]["edits"] == [[1, 0, 2, last, ""]]
     assert json.dumps(items)  # plain JSON all the way

@@ -22,7 +22,10 @@ import pytest
 
 from tests.fakes.bad_files import BadFile, build_bad_tree
 
-BAD = 'def f(list):\n    return list is "x"\n'
+# SC305 (an unsafe fix) and SC301 (a safe one); the `list` parameter would be SC202, a preview
+# rule that is off by default.
+BAD = 'def f(list):\n    return list is "x"\n    print("dead")\n'
+FIXED = 'def f(list):\n    return list is "x"\n'
 CLEAN = "def add(a, b):\n    return a + b\n"
 DROP_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
 PEAK_RSS_LIMIT_MB = 400
@@ -44,10 +47,12 @@ def test_exit_codes_and_text_format(tmp_path: Path) -> None:
     result = review(tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        "bad.py:1:7: SC202 `list` shadows the builtin `list`",
         "bad.py:2:12: SC305 `is` compares identity with a literal; use `==`",
+        "bad.py:3:5: SC301 unreachable code: 1 statement after `return`",
         "Found 2 findings in 1 file (1 fixable with --fix).",
     ]
+    result = review(tmp_path, "--preview")  # the preview rules too
+    assert result.stdout.splitlines()[0] == "bad.py:1:7: SC202 `list` shadows the builtin `list`"
     assert result.stderr == ""
 
 
@@ -92,19 +97,19 @@ def test_fix_applies_safe_fixes_and_skips_broken_files(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_text(BAD)
     broken = BAD + "def g(:\n"
     (tmp_path / "broken.py").write_text(broken)
-    result = review(tmp_path, "--fix", "--select", "SC305")
+    result = review(tmp_path, "--fix", "--select", "SC301")
     assert result.returncode == 1  # broken.py keeps its finding
-    assert (tmp_path / "bad.py").read_text() == 'def f(list):\n    return list == "x"\n'
+    assert (tmp_path / "bad.py").read_text() == FIXED
     assert (tmp_path / "broken.py").read_text() == broken
     assert "broken.py: not fixed: the file has syntax errors" in result.stderr
     assert result.stdout.splitlines()[-1] == "Fixed 1 finding. Found 1 finding in 1 file " \
                                              "(1 fixable with --fix)."
-    assert review(tmp_path, "bad.py", "--select", "SC305").returncode == 0
+    assert review(tmp_path, "bad.py", "--select", "SC301").returncode == 0
 
 
 def test_pyproject_configuration_and_flags(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.stagecoder]\nignore = ["SC202"]\nexclude = ["generated/"]\n'
+        '[tool.stagecoder]\nignore = ["SC301"]\nexclude = ["generated/"]\n'
         '[tool.stagecoder.per-path-ignores]\n"tests/*" = ["SC3"]\n')
     for name in ("src/a.py", "tests/t.py", "generated/g.py"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
@@ -112,7 +117,7 @@ def test_pyproject_configuration_and_flags(tmp_path: Path) -> None:
     result = review(tmp_path, "--format", "json")
     codes = [(e["filename"], e["code"]) for e in json.loads(result.stdout)["findings"]]
     assert codes == [("src/a.py", "SC305")]
-    result = review(tmp_path, "--format", "json", "--select", "SC2", "--ignore", "")
+    result = review(tmp_path, "--format", "json", "--select", "SC301", "--ignore", "")
     assert {e["code"] for e in json.loads(result.stdout)["findings"]} == set()  # ignore holds
     result = review(tmp_path / "src", "--select", "SC20,XX")
     assert "stagecoder: warning: `XX` matches no rule" in result.stderr
@@ -134,7 +139,7 @@ def test_sarif_to_a_file_and_github_format(tmp_path: Path) -> None:
     log = json.loads((tmp_path / "out.sarif").read_text())
     assert log["version"] == "2.1.0" and len(log["runs"][0]["results"]) == 2
     result = review(tmp_path, "--format", "github")
-    assert result.stdout.startswith("::warning file=bad.py,line=1,col=7,")
+    assert result.stdout.startswith("::warning file=bad.py,line=2,col=12,")
 
 
 def test_help_documents_exit_codes() -> None:
@@ -186,7 +191,7 @@ def test_model_explanations_with_the_real_server(tmp_path: Path, vllm_server) ->
     result = review(tmp_path, "--model", "--format", "json", timeout=300)
     assert result.returncode == 1, result.stderr
     entries = json.loads(result.stdout)["findings"]
-    assert [e["code"] for e in entries] == ["SC202", "SC305"]
+    assert [e["code"] for e in entries] == ["SC305", "SC301"]
     # Random weights: the words are meaningless, but every finding got the model's answer.
     assert all(isinstance(e["explanation"], str) and (e["explanation"] or e["suggestion"])
                for e in entries), entries
@@ -282,7 +287,7 @@ def test_json_and_sarif_carry_the_per_file_errors_and_warnings(tmp_path: Path) -
                                  "fifo.py: skipped, a FIFO (named pipe), not a regular file"}]
     assert report["warnings"] == [{"filename": "latin1.py", "message":
                                    "latin1.py: invalid UTF-8, undecodable bytes shown as U+FFFD"}]
-    assert [f["code"] for f in report["findings"]] == ["SC202", "SC305"]
+    assert [f["code"] for f in report["findings"]] == ["SC305", "SC301"]
     code, out, _, _ = review_measured(tmp_path, "--format", "sarif")
     invocation = json.loads(out)["runs"][0]["invocations"][0]
     assert invocation["executionSuccessful"] is False
@@ -313,7 +318,7 @@ def test_kill_9_of_the_main_process_leaves_no_worker_alive(tmp_path: Path) -> No
     first = tmp_path / "m0000.py"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = subprocess.Popen([sys.executable, "-m", "lsp_server", "review", "--fix", "-j2",
-                             "--no-progress", "--select", "SC305"],
+                             "--no-progress", "--select", "SC301"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     main = psutil.Process(proc.pid)

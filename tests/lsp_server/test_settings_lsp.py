@@ -88,3 +88,19 @@ async def test_invalid_setting_named_once(bare: LanguageClient, profile: str):
     await effective(bare)
     await asyncio.sleep(0.2)
     assert len([m for m in bare.messages if "invalid" in m.message]) == 1
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+async def test_project_settings_under_the_editor_settings(bare: LanguageClient, profile: str,
+                                                          tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.stagecoder]\nselect = ["SC305"]\nmax-file-bytes = 1234\n'
+        '[tool.stagecoder.context]\nbudget-tokens = 500\n')
+    options = {"context": {"budgetTokens": 700}}
+    await bare.initialize_session(initialize_params(profile, options,
+                                                    root_uri=tmp_path.as_uri()))
+    got = await effective(bare)
+    assert got["review"]["select"] == ["SC305"]  # what `stagecoder review` in CI reads too
+    assert got["maxFileBytes"] == 1234
+    assert got["context"]["budgetTokens"] == 700  # the editor wins, key by key
+    assert bare.messages == []

@@ -107,7 +107,7 @@ async def test_index_is_built_with_progress_and_follows_edits(client: LanguageCl
 
     out = await eventually(related)
     assert out is not None, "the index never picked up the edit"
-    assert out["context"]["hole"] == "arguments"
+    assert out["context"]["hole"]["kind"] == "arguments"
     assert "def bulk_discount(amount):" in out["prompt"]["text"]
     # The edit in pricing.py is also a recent edit that cart.py's context can show.
     assert any(s["kind"] == "recent_edit" for s in out["context"]["related"])

@@ -4,7 +4,10 @@ Rules live one per module (see RULE_MODULES). For each language, the queries of 
 supports it are compiled into one tree-sitter query, capture names prefixed with the rule code,
 so one pass over the tree (in C) feeds all rules. Selection follows `ReviewSettings`: `select`
 and `ignore` take codes or code prefixes ("SC1", "SC30", "ALL"); `perPathIgnores` maps globs to
-codes. A comment `stagecoder: ignore` (or `stagecoder: ignore[SC101,SC2]`) on a finding's first
+codes. Generated files (analysis.documents.reader.generated_marker) are not analyzed; the
+report says so. Preview rules (below the precision bar on real code) run only with `preview`
+on, or when `select` names their exact code (a prefix or "ALL" does not enable them), as in
+ruff. A comment `stagecoder: ignore` (or `stagecoder: ignore[SC101,SC2]`) on a finding's first
 line suppresses it.
 
 No file costs more than its time budget (`review.timeBudget`, analysis.budget): the query runs
@@ -27,13 +30,14 @@ from tree_sitter import Node, Query
 from analysis.budget import Budget, OutOfTime
 from analysis.documents.document import Document
 from analysis.documents.languages import by_name
+from analysis.documents.reader import generated_marker
 from analysis.documents.tree_walks import deeper_than
 from analysis.review.checks._base import MAX_NESTING, Context, Match, Rule, bounded_cursor
 from analysis.review.findings import Finding
 from analysis.settings import ReviewSettings, Settings
 
 __all__ = ["RULE_MODULES", "AnalysisReport", "Rule", "all_rules", "analyze", "analyze_report",
-           "rule_for", "selected_codes", "unknown_selectors"]
+           "preview_codes", "rule_for", "selected_codes", "unknown_selectors"]
 
 RULE_MODULES = (
     "unguarded_index",  # SC101
@@ -81,6 +85,16 @@ def _selected(code: str, selectors: Iterable[str]) -> bool:
     return any(s.upper() == "ALL" or code.startswith(s.strip().upper()) for s in selectors)
 
 
+def _named(code: str, selectors: Iterable[str]) -> bool:
+    """True when a selector is exactly this code (what turns on one preview rule)."""
+    return any(s.strip().upper() == code for s in selectors)
+
+
+def preview_codes() -> frozenset[str]:
+    """The codes of the rules that are off by default."""
+    return frozenset(r.code for r in all_rules() if r.preview)
+
+
 @cache
 def _glob(pattern: str) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines([pattern])
@@ -90,13 +104,14 @@ _BASE_CODES: dict[bytes, frozenset[str]] = {}
 
 
 def _base_codes(review: ReviewSettings) -> frozenset[str]:
-    key = msgspec.json.encode([review.select, review.ignore])
+    key = msgspec.json.encode([review.select, review.ignore, review.preview])
     codes = _BASE_CODES.get(key)
     if codes is None:
         codes = _BASE_CODES[key] = frozenset(
             r.code for r in all_rules()
             if (not review.select or _selected(r.code, review.select))
-            and not _selected(r.code, review.ignore))
+            and not _selected(r.code, review.ignore)
+            and (not r.preview or review.preview or _named(r.code, review.select)))
     return codes
 
 
@@ -171,6 +186,9 @@ def analyze_report(
     """
     if document.tree is None or document.spec is None:
         return AnalysisReport([])
+    marker = generated_marker(document.source)
+    if marker is not None:  # no one edits it: findings there are noise
+        return AnalysisReport([], f"not reviewed: a generated file ({marker})")
     review = settings.review if isinstance(settings, Settings) else settings or ReviewSettings()
     enabled = frozenset(codes) if codes is not None else selected_codes(review, path)
     if not enabled:

@@ -1,9 +1,11 @@
 """The shape of a rule and the per-file context that rules report through.
 
 A rule is a small class: a stable `code` (SC1xx boundaries, SC2xx naming, SC3xx structure), a
-kebab-case `name`, a `message`, a `fix_title`, per-language tree-sitter `queries`, and a `check`
-that turns the query's matches in one file into findings. The registry compiles the queries of
-all rules for one language into a single query, so a file's tree is walked once in C.
+kebab-case `name`, a `message`, a `fix_title`, the `fix_applicabilities` its fixes may have (a
+test holds every fix a rule produces to that declaration), per-language tree-sitter `queries`,
+and a `check` that turns the query's matches in one file into findings. The registry compiles
+the queries of all rules for one language into a single query, so a file's tree is walked once
+in C.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tree_sitter import Node, Query, QueryCursor
 from analysis.budget import Budget
 from analysis.documents.document import Document
 from analysis.documents.tree_walks import ancestors
-from analysis.review.findings import Finding, Fix, Location, Severity, TextRange
+from analysis.review.findings import Applicability, Finding, Fix, Location, Severity, TextRange
 
 # Guards against pathological nesting (no real file comes close: the deepest of 32,000 files
 # from PyPI and npm packages nests 570 levels; none needs 64 matches in progress).
@@ -37,7 +39,7 @@ GO = ("go",)
 class Context:
     """One document under review: source access, finding construction and the time budget."""
 
-    __slots__ = ("budget", "cache", "check", "document", "language", "root", "source")
+    __slots__ = ("budget", "cache", "check", "document", "language", "newline", "root", "source")
 
     def __init__(self, document: Document, budget: Budget | None = None) -> None:
         self.document = document
@@ -48,6 +50,8 @@ class Context:
         # `ctx.check()` raises OutOfTime once the budget is spent: rules call it once per match.
         self.check: Callable[[], None] = self.budget.check
         self.cache: dict[tuple[str, int], Any] = {}  # shared by rules: per-function facts
+        # Fixes that insert lines use the document's own line ending (its first line break).
+        self.newline = line_ending(self.source)
 
     def walk(self, node: Node, skip: frozenset[str] = frozenset()) -> Iterator[Node]:
         """`walk` that checks the budget at every node."""
@@ -120,8 +124,12 @@ class Rule:
     summary: ClassVar[str]  # one line for rule tables: what it finds
     message: ClassVar[str]  # a `str.format` template; fields are up to the rule
     fix_title: ClassVar[str | None] = None
-    fix_safety: ClassVar[str] = "none"  # "safe", "unsafe", "safe or unsafe", "none" (for tables)
+    # Every applicability a fix of this rule may have (empty: the rule never offers a fix).
+    fix_applicabilities: ClassVar[frozenset[Applicability]] = frozenset()
     severity: ClassVar[Severity] = Severity.WARNING
+    # Off by default: the rule has not reached the precision bar on real code (see README
+    # "Rules" and benchmarks/review_precision.py); `review.preview` or its exact code turns it on.
+    preview: ClassVar[bool] = False
     unnecessary: ClassVar[bool] = False  # editors may grey the range out (LSP tag Unnecessary)
     queries: ClassVar[Mapping[str, str]]
 
@@ -129,6 +137,13 @@ class Rule:
     def languages(self) -> tuple[str, ...]:
         """Languages this rule has a query for."""
         return tuple(self.queries)
+
+    @property
+    def fix_safety(self) -> str:
+        """The declared applicabilities in words, for rule tables and SARIF: "safe", "unsafe",
+        "safe or unsafe" or "none"."""
+        order = [a for a in Applicability if a in self.fix_applicabilities]
+        return " or ".join(a.value for a in order) or "none"
 
     def check(self, ctx: Context, matches: list[Match]) -> Iterable[Finding]:
         """Findings for one file, given every match of this rule's query in it."""
@@ -140,6 +155,18 @@ class Rule:
         import inspect
 
         return inspect.cleandoc(cls.__doc__ or "")
+
+
+def optional_chained(node: Node) -> bool:
+    """True for `a?.b`, `a?.[0]`, `f?.()`: the JavaScript grammar marks them with an
+    `optional_chain` node, the TypeScript grammar (for calls) with a bare `?.` token."""
+    return any(c.type in ("optional_chain", "?.") for c in node.children)
+
+
+def line_ending(source: bytes) -> str:
+    """The line ending a document uses: that of its first line break ("\n" when it has none)."""
+    nl = source.find(b"\n")
+    return "\r\n" if nl > 0 and source[nl - 1 : nl] == b"\r" else "\n"
 
 
 def bounded_cursor(query: Query) -> QueryCursor:

@@ -12,17 +12,14 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Query
 
+from analysis.documents.node_types import table_for
 from analysis.review.checks._base import Context, bounded_cursor
 
+# The grammars' one function table (analysis/documents/node_types.py), for the languages with
+# guard queries below.
 FUNCTION_TYPES: dict[str, frozenset[str]] = {
-    "python": frozenset({"function_definition"}),
-    "javascript": frozenset({
-        "function_declaration", "function_expression", "arrow_function", "method_definition",
-        "generator_function_declaration", "generator_function",
-    }),
-    "go": frozenset({"function_declaration", "method_declaration", "func_literal"}),
+    lang: table_for(lang).functions for lang in ("python", "javascript", "typescript", "tsx", "go")
 }
-FUNCTION_TYPES["typescript"] = FUNCTION_TYPES["tsx"] = FUNCTION_TYPES["javascript"]
 
 _GUARDS_PY = """
 (if_statement condition: (_) @g)
@@ -205,7 +202,59 @@ def _python_params(ctx: Context, fn: Node) -> list[Param]:
 
 
 def _py_type_optional(text: str) -> bool:
-    return "None" in text or "Optional[" in text
+    """True when an annotation says "or None" at its top level: `Optional[X]`, `X | None`,
+    `Union[X, None]`; not `Callable[[object], Optional[bytes]]` (a callable is never None)."""
+    text = text.strip().strip("\"'").replace(" ", "")
+    parts = _top_level_split(text, "|")
+    if len(parts) > 1:
+        return "None" in parts
+    head, bracket, rest = text.partition("[")
+    name = head.rsplit(".", 1)[-1]
+    if not bracket or not rest.endswith("]"):
+        return text == "None"
+    if name == "Optional":
+        return True
+    return name == "Union" and "None" in _top_level_split(rest[:-1], ",")
+
+
+def _top_level_split(text: str, separator: str) -> list[str]:
+    """`text` split at `separator` outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _ts_type_nullable(type_node: Node | None) -> bool:
+    """True when a TypeScript annotation is a union with `null` or `undefined` at its top
+    level (`T | undefined`), not somewhere inside (`{ a?: T }`, `Array<T | null>`)."""
+    node = type_node.named_children[0] if type_node is not None and \
+        type_node.type == "type_annotation" and type_node.named_children else type_node
+    while node is not None and node.type == "parenthesized_type" and node.named_children:
+        node = node.named_children[0]
+    if node is None or node.type != "union_type":
+        return False
+    stack = list(node.named_children)
+    while stack:
+        member = stack.pop()
+        if member.type == "union_type":
+            stack.extend(member.named_children)
+        elif _null_type(member):
+            return True
+    return False
+
+
+def _null_type(member: Node) -> bool:
+    if member.type == "literal_type" and member.named_children:
+        return member.named_children[0].type in ("null", "undefined")
+    return member.type == "predefined_type" and member.text in (b"null", b"undefined")
 
 
 def _js_params(ctx: Context, fn: Node) -> list[Param]:
@@ -228,8 +277,7 @@ def _js_params(ctx: Context, fn: Node) -> list[Param]:
                 continue
             type_node = child.child_by_field_name("type")
             default = child.child_by_field_name("value")
-            type_text = ctx.text(type_node) if type_node is not None else ""
-            nullable = "null" in type_text or "undefined" in type_text
+            nullable = _ts_type_nullable(type_node)
             optional = default is None and (child.type == "optional_parameter" or nullable)
             out.append(Param(ctx.text(pattern), pattern, optional, type_node, default))
     return out

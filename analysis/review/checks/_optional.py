@@ -11,7 +11,7 @@ from typing import Literal
 
 from tree_sitter import Node, Query
 
-from analysis.review.checks._base import Context, Match, bounded_cursor, first
+from analysis.review.checks._base import Context, Match, bounded_cursor, first, optional_chained
 from analysis.review.checks._functions import enclosing_function, guards_of, params_of
 
 Kind = Literal["deref", "iter"]
@@ -43,7 +43,8 @@ _USES_JS = """
 (subscript_expression object: (identifier) @deref)
 (call_expression function: (identifier) @deref)
 (for_in_statement operator: "of" right: (identifier) @iter)
-(spread_element (identifier) @iter)
+(array (spread_element (identifier) @iter))
+(arguments (spread_element (identifier) @iter))
 """
 _USES = {"python": _USES_PY, "javascript": _USES_JS, "typescript": _USES_JS, "tsx": _USES_JS}
 _COMPILED: dict[str, Query] = {}
@@ -87,7 +88,7 @@ def unguarded_uses(ctx: Context, fn: Node, kind: Kind) -> Iterator[tuple[str, No
         if name not in optional or name in reported:
             continue
         use = ident.parent if kind == "deref" and ident.parent is not None else ident
-        if any(c.type == "optional_chain" for c in use.children):
+        if optional_chained(use):
             continue
         if enclosing_function(ctx, ident) != fn or guards.covers(name, use):
             continue

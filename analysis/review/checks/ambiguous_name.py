@@ -32,6 +32,7 @@ class AmbiguousName(Rule):
     """
 
     code = "SC204"
+    preview = True  # below the precision bar on real code (benchmarks/review_precision.py)
     name = "ambiguous-name"
     summary = "a name that looks like a digit (`l`, `O`, `I`)"
     message = "`{name}` is easily confused with {lookalike}; use a descriptive name"

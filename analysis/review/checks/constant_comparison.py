@@ -66,11 +66,15 @@ class ConstantComparison(Rule):
 
     ## Fix safety
     No automatic fix: which side is wrong is for the author to decide. `x != x` (and `!==`)
-    is not reported: it is the idiom for "x is NaN". `x == x` is reported; it differs from
-    `True` only for NaN, which `math.isnan` / `Number.isNaN` say clearly.
+    is not reported: it is the idiom for "x is NaN". `x == x` is reported; in JavaScript and Go
+    it differs from `true` only for NaN, which `Number.isNaN` / `math.IsNaN` say clearly. In
+    Python a class may define `__eq__` and the ordering methods, so the message says "unless
+    its type overrides" it, and self-comparisons in `assert`s and `test...` functions (tests of
+    those methods) and `x is x` are not reported.
     """
 
     code = "SC304"
+    preview = True  # below the precision bar on real code (benchmarks/review_precision.py)
     name = "constant-comparison"
     summary = "a comparison that is always true or always false"
     message = "`{text}` is always {value}"
@@ -87,10 +91,15 @@ class ConstantComparison(Rule):
             op = _operator(ctx, cmp, a, b)
             if op is None:
                 continue
+            shown: str | None = None
             if ctx.text(a) == ctx.text(b) and a.type not in _LITERALS:
                 if op not in _SELF:
                     continue  # `x != x` is the NaN test; `x in x` is not constant
                 value: bool | None = _SELF[op]
+                if ctx.language == "python":
+                    if op in ("is", "is not") or _in_test(ctx, cmp):
+                        continue  # a test of `__eq__`/identity, on purpose
+                    shown = f"{_render(ctx, bool(value))} unless its type overrides `{op}`"
             else:
                 if _has_interpolation(a) or _has_interpolation(b) or op in ("is", "is not"):
                     continue  # f-strings vary; `is` with literals is SC305's business
@@ -98,8 +107,20 @@ class ConstantComparison(Rule):
             text = ctx.text(cmp)
             if len(text) > 50:
                 text = text[:47] + "..."
-            shown = "the same" if value is None else _render(ctx, value)
+            if shown is None:
+                shown = "the same" if value is None else _render(ctx, value)
             yield ctx.finding(self, cmp, self.message.format(text=text, value=shown))
+
+
+def _in_test(ctx: Context, node: Node) -> bool:
+    """True inside an `assert` or a function named `test...` (tests compare on purpose)."""
+    for parent in ctx.ancestors(node):
+        if parent.type == "assert_statement":
+            return True
+        if parent.type == "function_definition":
+            name = parent.child_by_field_name("name")
+            return name is not None and ctx.text(name).startswith("test")
+    return False
 
 
 _LITERALS = frozenset({"integer", "float", "string", "true", "false", "none", "number", "null",

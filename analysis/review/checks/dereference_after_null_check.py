@@ -6,7 +6,14 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from analysis.review.checks._base import Context, Match, Rule, first, per_language
+from analysis.review.checks._base import (
+    Context,
+    Match,
+    Rule,
+    first,
+    optional_chained,
+    per_language,
+)
 from analysis.review.checks._functions import FUNCTION_TYPES
 from analysis.review.findings import Finding, Severity
 
@@ -88,6 +95,7 @@ class DereferenceAfterNullCheck(Rule):
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report the first dereference in each null branch."""
         none = {"python": "None", "go": "nil"}.get(ctx.language, "null or undefined")
+        reported: set[int] = set()  # nested checks of one value reach the same use: once
         for match in matches:
             ctx.check()
             name_node, body = first(match, "name"), first(match, "body")
@@ -98,7 +106,8 @@ class DereferenceAfterNullCheck(Rule):
                 continue  # `x is not None`, `x != None`
             name = ctx.text(name_node)
             use = _first_deref(ctx, body, name)
-            if use is not None:
+            if use is not None and use.id not in reported:
+                reported.add(use.id)
                 yield ctx.finding(self, use, self.message.format(
                     use=ctx.text(use), name=name, none=none))
 
@@ -159,7 +168,7 @@ def _binds_target(ctx: Context, clause: Node, name: str) -> bool:
 
 def _harmless(ctx: Context, node: Node) -> bool:
     """Dereference shapes that do not fail on a null value."""
-    if any(c.type == "optional_chain" for c in node.children):
+    if optional_chained(node):
         return True
     if ctx.language != "go":
         return False

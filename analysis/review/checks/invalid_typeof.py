@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterator
 
 from analysis.review.checks._base import Context, Match, Rule, first, per_language
-from analysis.review.findings import Edit, Finding, Fix, Severity
+from analysis.review.findings import Applicability, Edit, Finding, Fix, Severity
 
 _OPS = '["==" "===" "!=" "!=="]'
 _TYPEOF = '(unary_expression operator: "typeof")'
@@ -44,7 +44,7 @@ class InvalidTypeof(Rule):
     summary = "`typeof x` compared with a string typeof never returns"
     message = "`typeof` never returns \"{value}\": this comparison is always {result}"
     fix_title = "Compare with \"{suggestion}\""
-    fix_safety = "unsafe"
+    fix_applicabilities = frozenset({Applicability.UNSAFE})
     severity = Severity.ERROR
     queries = per_language({"javascript": _JS, "typescript": _JS, "tsx": _JS})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from analysis.review.checks._base import Context, Match, Rule, first, per_language
-from analysis.review.findings import Edit, Finding, Fix
+from analysis.review.findings import Applicability, Edit, Finding, Fix
 
 _LIT = "[(string) (concatenated_string) (integer) (float) (tuple) (list) (dictionary) (set)]"
 _QUERY = f"""
@@ -37,8 +37,10 @@ class IsLiteral(Rule):
     ```
 
     ## Fix safety
-    Safe: the fix replaces `is` with `==` and `is not` with `!=`, which is what the comparison
-    meant; no program can rely on the identity of a literal.
+    The fix replaces `is` with `==` and `is not` with `!=`, which is what the comparison almost
+    always meant. It is unsafe: it changes what the code does. `[] is not []` is always true
+    (two new lists) and `[] != []` is false; `name is "ok"` and `name == "ok"` differ for a
+    string built at run time; and `==` calls the left operand's `__eq__`.
     """
 
     code = "SC305"
@@ -46,11 +48,11 @@ class IsLiteral(Rule):
     summary = "`is` / `is not` with a str, bytes, number or tuple literal"
     message = "`{op}` compares identity with a literal; use `{replacement}`"
     fix_title = "Use `{replacement}`"
-    fix_safety = "safe"
+    fix_applicabilities = frozenset({Applicability.UNSAFE})
     queries = per_language({"python": _QUERY})
 
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
-        """Report identity comparisons with literals; fix to equality."""
+        """Report identity comparisons with literals; an unsafe fix to equality."""
         seen: set[int] = set()
         for match in matches:
             ctx.check()
@@ -63,7 +65,7 @@ class IsLiteral(Rule):
                 continue
             op = " ".join(ctx.text(ops[0]).split())
             replacement = "==" if op == "is" else "!="
-            fix = Fix.safe((self.fix_title or "").format(replacement=replacement),
+            fix = Fix.unsafe((self.fix_title or "").format(replacement=replacement),
                            Edit(ops[0].start_byte, ops[0].end_byte, replacement))
             yield ctx.finding(self, cmp, self.message.format(op=op, replacement=replacement), fix)
 

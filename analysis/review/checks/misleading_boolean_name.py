@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from tree_sitter import Node
 
 from analysis.review.checks._base import Context, Match, Rule, first, per_language
-from analysis.review.findings import Edit, Finding, Fix
+from analysis.review.findings import Applicability, Edit, Finding, Fix
 
 _PRED = '(#match? @name "^_*(is|has|can|should|was|were|did|needs)(_[a-z0-9]|[A-Z0-9])")'
 _PY = f"""
@@ -33,10 +33,35 @@ _KINDS = {
 _FLAG_NUMBERS = frozenset({"0", "1"})  # C-style flags: a stretch, but not misleading
 
 
+# Where a use of a name only asks "is it truthy?" (per language: parent type -> the field that
+# holds the tested expression; "" = any child).
+_TRUTH_TESTS = {
+    "python": {"if_statement": "condition", "elif_clause": "condition",
+               "while_statement": "condition", "not_operator": "", "assert_statement": "",
+               "parenthesized_expression": ""},
+    "javascript": {"if_statement": "condition", "while_statement": "condition",
+                   "do_statement": "condition", "parenthesized_expression": ""},
+    "go": {"if_statement": "condition", "for_statement": "condition",
+           "parenthesized_expression": ""},
+}
+_TRUTH_TESTS["typescript"] = _TRUTH_TESTS["tsx"] = _TRUTH_TESTS["javascript"]
+_BOOLEAN_OPS = {"python": ("boolean_operator", ("and", "or")),
+                "javascript": ("binary_expression", ("&&", "||")),
+                "go": ("binary_expression", ("&&", "||"))}
+_BOOLEAN_OPS["typescript"] = _BOOLEAN_OPS["tsx"] = _BOOLEAN_OPS["javascript"]
+_SCOPES = frozenset({"function_definition", "module", "function_declaration",
+                     "function_expression", "arrow_function", "method_definition", "program",
+                     "method_declaration", "func_literal", "source_file"})
+# `len()` always gives a non-negative int, so `n > 0` and `bool(n)` agree; a JavaScript
+# `.length`/`.size` may be anything on an arbitrary object.
+_EXACT_LENGTH = frozenset({"python", "go"})
+
+
 class MisleadingBooleanName(Rule):
     """## What it does
     Finds a variable named like a boolean (`is_ready`, `hasItems`, `canRetry`) that is bound to
-    a string, a number other than 0/1, a collection, or a length (`len(x)`, `x.length`).
+    a string, a number other than 0/1, or a collection; and one bound to a length (`len(x)`,
+    `x.length`) that the code then tests for truth (`if has_items:`), which `> 0` says plainly.
 
     ## Why is this bad?
     Readers take `if has_items:` as a yes/no question. When `has_items` holds a count or a
@@ -46,6 +71,8 @@ class MisleadingBooleanName(Rule):
     ## Example
     ```python
     has_items = len(cart)
+    if has_items:
+        checkout(cart)
     ```
     Use instead:
     ```python
@@ -53,16 +80,21 @@ class MisleadingBooleanName(Rule):
     ```
 
     ## Fix safety
-    For a length, the fix appends `> 0`. It is unsafe: code that used the number (`has_items
-    + 1`) changes meaning. Other values have no fix: rename the variable instead.
+    For a length, the fix appends `> 0`. A length is reported only when every later use of the
+    name is a truth test (a length that is also used as a number, like `can_dlc` in
+    `struct.pack(..., can_dlc)`, is a number with an unlucky name, not a boolean). Then the fix
+    keeps behaviour for Python's `len()` and Go's `len()` (a non-negative integer is truthy
+    exactly when it is `> 0`): safe. A JavaScript `.length`/`.size` may be a string or undefined
+    on an arbitrary object: unsafe. Other values have no fix: rename the variable instead.
     """
 
     code = "SC203"
+    preview = True  # below the precision bar on real code (benchmarks/review_precision.py)
     name = "misleading-boolean-name"
     summary = "a boolean-sounding name bound to a string, number, collection or length"
     message = "`{name}` reads as a boolean but holds {what}"
     fix_title = "Compare the length with 0"
-    fix_safety = "unsafe"
+    fix_applicabilities = frozenset({Applicability.SAFE, Applicability.UNSAFE})
     queries = per_language({"python": _PY, "javascript": _JS, "typescript": _JS, "tsx": _JS,
                             "go": _GO})
 
@@ -78,9 +110,53 @@ class MisleadingBooleanName(Rule):
                 continue
             fix = None
             if what == "a length":
-                fix = Fix.unsafe(self.fix_title or "", Edit(value.end_byte, value.end_byte, " > 0"))
+                if not _only_truth_tests(ctx, name):
+                    continue  # used as a number too (or not at all): not a boolean
+                edit = Edit(value.end_byte, value.end_byte, " > 0")
+                title = self.fix_title or ""
+                fix = Fix.safe(title, edit) if ctx.language in _EXACT_LENGTH \
+                    else Fix.unsafe(title, edit)
             yield ctx.finding(self, name, self.message.format(name=ctx.text(name), what=what),
                               fix)
+
+
+def _only_truth_tests(ctx: Context, binding: Node) -> bool:
+    """True when the name bound at `binding` is used at least once afterwards in its scope,
+    never rebound there, and every use only tests it for truth."""
+    scope = next((a for a in ctx.ancestors(binding) if a.type in _SCOPES), None)
+    if scope is None:
+        return False
+    name = ctx.text(binding)
+    uses = 0
+    for node in ctx.walk(scope):
+        if node.type != "identifier" or node.id == binding.id or ctx.text(node) != name:
+            continue
+        if node.start_byte < binding.start_byte or not _truth_test(ctx, node):
+            return False  # an earlier binding or use, a rebinding, or a use as a value
+        uses += 1
+    return uses > 0
+
+
+def _truth_test(ctx: Context, node: Node) -> bool:
+    op_type, op_words = _BOOLEAN_OPS[ctx.language]
+    tests = _TRUTH_TESTS[ctx.language]
+    while True:
+        parent = node.parent
+        if parent is None:
+            return False
+        if parent.type == op_type and any(ctx.text(c) in op_words
+                                          for c in parent.children if not c.is_named):
+            node = parent  # `a and b` yields an operand: it is a test only if it is tested
+            continue
+        if parent.type == "unary_expression" and ctx.text(parent).startswith("!"):
+            return True
+        field = tests.get(parent.type)
+        if field is None:
+            return False
+        if parent.type == "parenthesized_expression":
+            node = parent  # parentheses change nothing (JavaScript's conditions have them)
+            continue
+        return field == "" or parent.child_by_field_name(field) == node
 
 
 def _what(ctx: Context, value: Node) -> str | None:

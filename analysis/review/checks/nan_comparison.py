@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from tree_sitter import Node
 
 from analysis.review.checks._base import Context, Match, Rule, first, per_language
-from analysis.review.findings import Edit, Finding, Fix, Severity
+from analysis.review.findings import Applicability, Edit, Finding, Fix, Severity
 
 _JS_OPS = '["==" "===" "!=" "!==" "<" ">" "<=" ">="]'
 _GO_OPS = '["==" "!=" "<" ">" "<=" ">="]'
@@ -82,7 +82,7 @@ class NanComparison(Rule):
     summary = "a comparison with NaN (always false; `!=` always true)"
     message = "`{text}` is always {value}: NaN is not equal to anything"
     fix_title = "Test with {call}"
-    fix_safety = "unsafe"
+    fix_applicabilities = frozenset({Applicability.UNSAFE})
     severity = Severity.ERROR
     queries = per_language({"python": _PY, "javascript": _JS, "typescript": _JS, "tsx": _JS,
                             "go": _GO})

@@ -36,7 +36,9 @@ class OptionalIteration(Rule):
     ```
 
     ## Fix safety
-    No automatic fix. `for...in` over `null` in JavaScript is a no-op and is not reported.
+    No automatic fix. `for...in` over `null` in JavaScript is a no-op and is not reported; so
+    is an object spread (`{...options}` of `undefined` is an empty object). Array and argument
+    spreads (`[...xs]`, `f(...xs)`) iterate and are reported.
     """
 
     code = "SC104"

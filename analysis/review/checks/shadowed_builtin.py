@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
 
 from tree_sitter import Node
 
+from analysis.documents.reader import CONFIG_MAX_BYTES, read_bounded
+from analysis.documents.store import uri_to_path
 from analysis.review.checks._base import Context, Match, Rule, per_language
 from analysis.review.checks._bindings import CLASS_SCOPE, binding_query, first_bindings
 from analysis.review.findings import Finding
@@ -34,6 +39,12 @@ GO_PREDECLARED = (
     "panic", "print", "println", "real", "recover",
 )
 
+# Predeclared identifiers younger than Go 1: in a module whose go.mod names an older language
+# version, the name is free (not a builtin to shadow).
+GO_ADDED = {"any": (1, 18), "comparable": (1, 18), "clear": (1, 21), "max": (1, 21),
+            "min": (1, 21)}
+_GO_LINE = re.compile(rb"^go\s+(\d+)\.(\d+)", re.M)
+
 
 def _any_of(names: tuple[str, ...]) -> str:
     return "(#any-of? @name " + " ".join(f'"{n}"' for n in names) + ")"
@@ -61,10 +72,13 @@ class ShadowedBuiltin(Rule):
 
     ## Fix safety
     No automatic fix: the new name is the author's choice. Methods and class attributes
-    (`def format(self)`) do not shadow anything and are not reported.
+    (`def format(self)`) do not shadow anything and are not reported, nor are Go's newer
+    predeclared names in a module whose `go.mod` says an older Go (`min`/`max`/`clear` exist
+    from 1.21, `any`/`comparable` from 1.18).
     """
 
     code = "SC202"
+    preview = True  # below the precision bar on real code (benchmarks/review_precision.py)
     name = "shadowed-builtin"
     summary = "a variable, parameter or function that shadows a builtin"
     message = "`{name}` shadows the builtin `{name}`"
@@ -78,8 +92,9 @@ class ShadowedBuiltin(Rule):
 
     def check(self, ctx: Context, matches: list[Match]) -> Iterator[Finding]:
         """Report every binding of a builtin's name outside class bodies."""
+        too_new = _too_new(ctx) if ctx.language == "go" else frozenset()
         for node in first_bindings(ctx, matches):  # one finding per name and scope
-            if _class_member(ctx, node):
+            if _class_member(ctx, node) or ctx.text(node) in too_new:
                 continue
             yield ctx.finding(self, node, self.message.format(name=ctx.text(node)))
 
@@ -99,6 +114,27 @@ def _class_member(ctx: Context, node: Node) -> bool:
         owner = owner.parent
     block = owner.parent if owner is not None else None
     return block is not None and block.parent is not None and block.parent.type == scope
+
+
+def _too_new(ctx: Context) -> frozenset[str]:
+    """The predeclared names the file's Go version does not have yet (per its go.mod)."""
+    path = uri_to_path(ctx.document.uri)
+    version = _go_mod_version(str(path.parent)) if path is not None else None
+    if version is None:
+        return frozenset()
+    return frozenset(name for name, since in GO_ADDED.items() if version < since)
+
+
+@lru_cache(maxsize=512)
+def _go_mod_version(directory: str) -> tuple[int, int] | None:
+    """The `go` line of the nearest go.mod at or above `directory` (None: none found)."""
+    start = Path(directory)
+    for folder in [start, *start.parents][:32]:
+        read = read_bounded(folder / "go.mod", CONFIG_MAX_BYTES)
+        if read.data is not None:
+            found = _GO_LINE.search(read.data)
+            return (int(found[1]), int(found[2])) if found else None
+    return None
 
 
 RULE = ShadowedBuiltin()

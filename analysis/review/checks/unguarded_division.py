@@ -54,6 +54,7 @@ class UnguardedDivision(Rule):
     """
 
     code = "SC102"
+    preview = True  # below the precision bar on real code (benchmarks/review_precision.py)
     name = "unguarded-division"
     summary = "division by a parameter that is never checked against zero"
     message = "`{use}` divides by parameter `{name}`, which may be zero"

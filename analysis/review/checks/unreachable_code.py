@@ -15,6 +15,16 @@ _GO = """
 (expression_statement (call_expression function: (identifier) @_panic (#eq? @_panic "panic"))) @stop
 """
 
+# Nodes whose children run one after another: only there does a terminator make the following
+# siblings dead. (`if (c) return 1; else return -1;`: the `else` is the return's sibling inside
+# the `if`, and very much reachable.)
+_SEQUENCES = {
+    "python": frozenset({"block", "module"}),
+    "javascript": frozenset({"statement_block", "program", "switch_case", "switch_default",
+                             "class_static_block"}),
+    "go": frozenset({"block", "statement_list"}),
+}
+_SEQUENCES["typescript"] = _SEQUENCES["tsx"] = _SEQUENCES["javascript"]
 # Statements that are reachable (or take effect) even after a terminator.
 _STILL_LIVE = {
     "javascript": {"function_declaration", "generator_function_declaration", "empty_statement"},
@@ -39,7 +49,9 @@ _YIELD = frozenset({"yield", "yield_expression"})
 class UnreachableCode(Rule):
     """## What it does
     Finds statements that follow a `return`, `raise`/`throw`, `break`, `continue` or Go
-    `panic(...)`/`goto` in the same block, so they can never run.
+    `panic(...)`/`goto` in the same block, so they can never run. Only statement sequences
+    count (a block, a module, a `case`): the `else` of `if (c) return 1; else return -1;` runs,
+    and a block that does not parse cleanly is not judged.
 
     ## Why is this bad?
     Dead code misleads: readers assume it runs. It is usually a leftover, or a sign that the
@@ -69,7 +81,7 @@ class UnreachableCode(Rule):
     summary = "statements after return/raise/throw/break/continue/panic"
     message = "unreachable code: {count} after `{stop}`"
     fix_title = "Remove unreachable code"
-    fix_safety = "safe or unsafe"
+    fix_applicabilities = frozenset({Applicability.SAFE, Applicability.UNSAFE})
     unnecessary = True
     queries = per_language({
         "python": "[(return_statement) (raise_statement) (break_statement)"
@@ -100,6 +112,9 @@ class UnreachableCode(Rule):
 
 
 def _dead_after(ctx: Context, stop: Node) -> list[Node]:
+    parent = stop.parent
+    if parent is None or parent.type not in _SEQUENCES[ctx.language] or parent.has_error:
+        return []  # not in a statement sequence, or a misparse: what follows may well run
     live = _STILL_LIVE[ctx.language]
     dead: list[Node] = []
     node = stop.next_named_sibling

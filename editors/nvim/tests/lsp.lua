@@ -12,12 +12,12 @@ local BAD = {
   '',
   '',
   'def g(x):',
-  '    if x is 1:', -- line 6: SC305 `is` with a literal (safe fix: `==`)
+  '    if x is 1:', -- line 6: SC305 `is` with a literal (unsafe fix: `==`)
   '        return 1',
   '    try:',
   '        return 2',
-  '    except:', -- line 10: SC302 empty handler
-  '        pass',
+  '    finally:',
+  '        print(x == float("nan"))', -- line 11: SC306 comparison with NaN
 }
 local SHAPES = {
   'def area(width, height):',
@@ -124,7 +124,7 @@ T.case('diagnostics_appear', function()
     found[#found + 1] = ('%s@%d'):format(d.code, d.lnum)
   end
   table.sort(found)
-  T.eq({ 'SC302@9', 'SC303@0', 'SC305@5' }, found, 'diagnostics (0-based lines)')
+  T.eq({ 'SC303@0', 'SC305@5', 'SC306@10' }, found, 'diagnostics (0-based lines)')
   local mutable = with_code(bad_buf, 'SC303')[1]
   T.eq('stagecoder', mutable.source, 'source')
   T.eq({ 0, 12, 0, 14 }, { mutable.lnum, mutable.col, mutable.end_lnum, mutable.end_col }, 'range of `[]`')
@@ -220,7 +220,7 @@ T.case('review_fills_quickfix', function()
   end
   table.sort(got)
   -- From the files on disk: bad.py still has `is 1`, the fix was not saved.
-  T.eq({ 'bad.py:10:5 SC302', 'bad.py:1:13 SC303', 'bad.py:6:8 SC305' }, got, 'quickfix entries')
+  T.eq({ 'bad.py:11:15 SC306', 'bad.py:1:13 SC303', 'bad.py:6:8 SC305' }, got, 'quickfix entries')
   T.truthy(vim.fn.getqflist({ winid = 1 }).winid ~= 0, 'the quickfix window is open')
   vim.cmd.cclose()
 end)

@@ -34,6 +34,7 @@ export interface ServerSettings {
   completion: { url: unknown; model: unknown; maxTokens: unknown };
   chat: { url: unknown; model: unknown };
   stages: { boundaryChecks: unknown };
+  nextEdit: { enabled: unknown; model: unknown; format: unknown; debounceMs: unknown };
 }
 
 /** A process to spawn. */
@@ -56,6 +57,12 @@ export function serverSettings(read: Read): ServerSettings {
     },
     chat: { url: read('chat.url'), model: read('chat.model') },
     stages: { boundaryChecks: read('stages.boundaryChecks') },
+    nextEdit: {
+      enabled: read('nextEdit.enabled'),
+      model: read('nextEdit.model'),
+      format: read('nextEdit.format'),
+      debounceMs: read('nextEdit.debounceMs'),
+    },
   };
 }
 
@@ -116,4 +123,53 @@ export function parseStatus(params: unknown): StatusParams | undefined {
     return undefined;
   }
   return typeof message === 'string' ? { state, message } : { state };
+}
+
+/** The server's next-edit request (Copilot's method, so Copilot-style clients work too). */
+export const INLINE_EDIT_METHOD = 'textDocument/copilotInlineEdit';
+/** Sent once an edit is drawn. */
+export const DID_SHOW_INLINE_EDIT = 'textDocument/didShowInlineEdit';
+
+export interface Position {
+  line: number;
+  character: number;
+}
+
+/** One next edit as the server sends it. */
+export interface InlineEdit {
+  text: string;
+  range: { start: Position; end: Position };
+  textDocument: { uri: string; version: number };
+  command?: { title: string; command: string; arguments?: unknown[] };
+}
+
+function isPosition(value: unknown): value is Position {
+  const p = value as Position;
+  return typeof value === 'object' && value !== null && Number.isInteger(p.line) && Number.isInteger(p.character);
+}
+
+/** The first edit of a `copilotInlineEdit` result that applies to `uri` at `version`, or
+ * undefined (no edit, a malformed one, or one for another version of the text). */
+export function firstInlineEdit(result: unknown, uri: string, version: number): InlineEdit | undefined {
+  const edits = (result as { edits?: unknown } | null)?.edits;
+  if (!Array.isArray(edits) || edits.length === 0) {
+    return undefined;
+  }
+  const edit = edits[0] as InlineEdit;
+  if (
+    typeof edit?.text !== 'string' ||
+    !isPosition(edit.range?.start) ||
+    !isPosition(edit.range?.end) ||
+    edit.textDocument?.uri !== uri ||
+    edit.textDocument?.version !== version
+  ) {
+    return undefined;
+  }
+  return edit;
+}
+
+/** How long to wait after typing before asking for a next edit (`stagecoder.nextEdit.debounceMs`). */
+export function nextEditDelay(read: Read): number {
+  const value = read('nextEdit.debounceMs');
+  return typeof value === 'number' && value >= 0 ? value : 100;
 }

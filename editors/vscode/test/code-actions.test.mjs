@@ -20,12 +20,12 @@ const BAD = [
   '',
   '',
   'def g(x):',
-  '    if x is 1:', // line 5: SC305 `is` with a literal (safe fix: `==`)
+  '    if x is 1:', // line 5: SC305 `is` with a literal (unsafe fix: `==`)
   '        return 1',
   '    try:',
   '        return 2',
-  '    except:', // line 9: SC302 empty handler
-  '        pass',
+  '    finally:',
+  '        print(x == float("nan"))', // line 10: SC306 comparison with NaN
   '',
 ].join('\n');
 
@@ -61,13 +61,13 @@ function withCode(diagnostics, code) {
   return diagnostics.filter((d) => d.code === code);
 }
 
-test('pull diagnostics: mutable default, `is` with a literal, empty handler', async () => {
+test('pull diagnostics: mutable default, `is` with a literal, NaN comparison', async () => {
   const uri = ws.uri('bad.py');
   await server.open(uri, 'python', BAD);
   const report = await pull(uri);
   assert.equal(report.kind, DocumentDiagnosticReportKind.Full);
   const codes = report.items.map((d) => `${d.code}@${d.range.start.line}`).sort();
-  assert.deepEqual(codes, ['SC302@9', 'SC303@0', 'SC305@5'], JSON.stringify(report.items));
+  assert.deepEqual(codes, ['SC303@0', 'SC305@5', 'SC306@10'], JSON.stringify(report.items));
   const [mutable] = withCode(report.items, 'SC303');
   assert.equal(mutable.source, 'stagecoder');
   // The range is the default value `[]`: characters 12-14 in UTF-16 (VS Code's encoding).
@@ -105,7 +105,7 @@ test('the quick fix for `is 1` edits the document and clears its diagnostic', as
   assert.equal(after.kind, DocumentDiagnosticReportKind.Full);
   assert.deepEqual(
     after.items.map((d) => d.code).sort(),
-    ['SC302', 'SC303'],
+    ['SC303', 'SC306'],
     `after the fix:\n${fixed}\n${JSON.stringify(after.items)}`,
   );
 });

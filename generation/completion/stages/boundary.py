@@ -2,10 +2,16 @@
 parameters it indexes, divides by, dereferences or iterates without a check.
 
 Detection is the review engine's boundary rules (SC101-SC104) run on the document with the
-completion in place, limited to functions whose body the completion wrote. The guard follows the
-file's style: Python raises ValueError (or returns early when the file guards that way),
-JavaScript/TypeScript throw, Go returns an error when the function returns one (otherwise no
-guard: Go has no exception to raise). Other languages are left as they are.
+completion in place, limited to functions whose body the completion wrote, plus one step of
+flow from the parameters (analysis/scope/derived.py): a length used as a divisor (`total /
+len(values)`: `values` must not be empty), a value derived from a parameter and indexed at a
+fixed position (`words = text.split(); words[0]`: a guard right after `words` is made), and the
+highest fixed index of a parameter (`values[0] / values[1]` needs two items even below an `if
+not values:`), each left out where the body already checks it. The guard follows the
+file's style and indentation unit (the hole's): Python raises ValueError (or returns early when
+the file guards that way), JavaScript/TypeScript throw, Go returns an error when the function
+returns one (otherwise no guard: Go has no exception to raise). Other languages are left as they
+are.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from itertools import islice
 
 from tree_sitter import Node
 
+from analysis.context.hole import Hole
 from analysis.documents.document import Document
+from analysis.documents.node_types import is_docstring, table_for
 from analysis.documents.tree_walks import ancestors
 from analysis.documents.trial import Trial
 from analysis.review.checks import analyze
 from analysis.review.checks._base import Context
-from analysis.review.checks._functions import FUNCTION_TYPES, params_of
-from generation.completion.stages.structure import Hole
+from analysis.review.checks._functions import params_of
+from analysis.scope.derived import needs as derived_needs
 
 RULES = {"SC101": "empty", "SC102": "zero", "SC103": "none", "SC104": "none"}
 MAX_CLIMB = 64  # levels looked up from the completion for the function whose body it wrote
@@ -41,7 +49,7 @@ class BoundaryResult:
 
 def _written_functions(root: Node, start: int, end: int, language: str) -> list[Node]:
     """Functions whose whole body lies inside the completion [start, end)."""
-    types = FUNCTION_TYPES.get(language, frozenset())
+    types = table_for(language).functions
 
     def written(node: Node) -> bool:
         body = node.child_by_field_name("body")
@@ -96,14 +104,28 @@ def run(doc: Document, hole: Hole, text: str, trial: Trial) -> BoundaryResult:
             name = _param_in(full.source[finding.range.start:finding.range.end], params, kind)
             if name is not None:
                 needs.setdefault(name, kind)
+        later: list[tuple[int, str]] = []
+        for need in derived_needs(fn, full.source, set(params), doc.language):
+            if need.param:
+                if need.length > 1:
+                    needs[need.name] = f"length:{need.length}"
+                else:
+                    needs.setdefault(need.name, "empty")
+            elif need.after is not None and start <= need.after <= end:
+                text_after = _after_guard(full, need.after, need.name, need.length,
+                                          hole.indent_unit)
+                if text_after is not None:
+                    later.append((need.after - start, text_after))
+                    added.append(f"{need.name} (length {need.length})")
+        inserts.extend(later)
         if not needs:
             continue
-        guard = _guard(full, fn, needs)
+        guard = _guard(full, fn, needs, hole.indent_unit)
         if guard is None:
             continue
         where, guard_text = guard
         inserts.append((where - start, guard_text))
-        added.extend(f"{n} ({k})" for n, k in needs.items())
+        added.extend(f"{n} ({k.replace(':', ' ')})" for n, k in needs.items())
     if not inserts:
         return BoundaryResult(text, "kept", "every parameter use is guarded")
     out = bytearray(data)
@@ -128,16 +150,15 @@ def _first_statement(fn: Node) -> Node | None:
     stmts = [c for c in body.named_children if c.type != "comment"] if body else []
     if not stmts:
         return None
-    first = stmts[0]
-    is_docstring = (first.type == "expression_statement" and first.named_children
-                    and first.named_children[0].type == "string")
-    if is_docstring and len(stmts) > 1:
+    if is_docstring(stmts[0]) and len(stmts) > 1:
         return stmts[1]
-    return first
+    return stmts[0]
 
 
-def _guard(doc: Document, fn: Node, needs: dict[str, str]) -> tuple[int, str] | None:
-    """(byte offset, text) of the guard clauses to insert before the body's first statement."""
+def _guard(doc: Document, fn: Node, needs: dict[str, str], unit: str
+           ) -> tuple[int, str] | None:
+    """(byte offset, text) of the guard clauses to insert before the body's first statement,
+    nested lines indented by the file's `unit`."""
     stmt = _first_statement(fn)
     if stmt is None:
         return None
@@ -155,8 +176,6 @@ def _guard(doc: Document, fn: Node, needs: dict[str, str]) -> tuple[int, str] | 
             return None
     else:
         lines = _js_guards(needs)
-    unit = "\t" if indent.startswith("\t") else " " * (2 if lang != "python" and
-                                                           len(indent) % 4 else 4)
     body = "".join(
         line.replace("\t", unit) if line.startswith("\t") else line
         for line in (f"{ln}\n" for ln in lines)
@@ -165,26 +184,55 @@ def _guard(doc: Document, fn: Node, needs: dict[str, str]) -> tuple[int, str] | 
     return stmt.start_byte, text + indent
 
 
+def _after_guard(doc: Document, at: int, name: str, length: int, unit: str) -> str | None:
+    """The guard for a derived value, inserted right after the statement ending at `at` (on
+    lines of its own, at that statement's indentation)."""
+    line_start = doc.source.rfind(b"\n", 0, at) + 1
+    head = doc.source[line_start:at].decode("utf-8", "replace")
+    indent = head[: len(head) - len(head.lstrip(" \t"))]
+    if doc.language == "python":
+        lines = _python_guards(doc, {name: "empty" if length <= 1 else f"length:{length}"})
+    elif doc.language in ("javascript", "typescript", "tsx"):
+        lines = _js_guards({name: "empty" if length <= 1 else f"length:{length}"},
+                           nullable=False)
+    else:
+        return None
+    return "".join(f"\n{indent}{ln.replace(chr(9), unit)}" for ln in lines)
+
+
 def _python_guards(doc: Document, needs: dict[str, str]) -> list[str]:
     early_return = len(_EARLY_RETURN.findall(doc.source)) > len(_RAISE.findall(doc.source))
     out: list[str] = []
     for name, kind in needs.items():
-        test = {"zero": f"{name} == 0", "empty": f"not {name}", "none": f"{name} is None"}[kind]
-        what = {"zero": "zero", "empty": "empty", "none": "None"}[kind]
+        if kind.startswith("length:"):
+            size = kind.split(":", 1)[1]
+            test, message = f"len({name}) < {size}", f"{name} must have at least {size} items"
+        else:
+            test = {"zero": f"{name} == 0", "empty": f"not {name}",
+                    "none": f"{name} is None"}[kind]
+            message = f"{name} must not be " + {"zero": "zero", "empty": "empty",
+                                                 "none": "None"}[kind]
         out.append(f"if {test}:")
-        out.append("\treturn None" if early_return else
-                   f"\traise ValueError(\"{name} must not be {what}\")")
+        out.append("\treturn None" if early_return else f"\traise ValueError(\"{message}\")")
     return out
 
 
-def _js_guards(needs: dict[str, str]) -> list[str]:
+def _js_guards(needs: dict[str, str], nullable: bool = True) -> list[str]:
     out: list[str] = []
     for name, kind in needs.items():
-        test = {"zero": f"{name} === 0", "empty": f"{name} == null || {name}.length === 0",
-                "none": f"{name} == null"}[kind]
-        error = "RangeError" if kind in ("zero", "empty") else "TypeError"
-        what = {"zero": "zero", "empty": "empty", "none": "null"}[kind]
-        out += [f"if ({test}) {{", f"\tthrow new {error}(\"{name} must not be {what}\");", "}"]
+        null = f"{name} == null || " if nullable else ""
+        if kind.startswith("length:"):
+            size = kind.split(":", 1)[1]
+            test, message = f"{null}{name}.length < {size}", \
+                f"{name} must have at least {size} items"
+            error = "RangeError"
+        else:
+            test = {"zero": f"{name} === 0", "empty": f"{null}{name}.length === 0",
+                    "none": f"{name} == null"}[kind]
+            error = "RangeError" if kind in ("zero", "empty") else "TypeError"
+            message = f"{name} must not be " + {"zero": "zero", "empty": "empty",
+                                                 "none": "null"}[kind]
+        out += [f"if ({test}) {{", f"\tthrow new {error}(\"{message}\");", "}"]
     return out
 
 

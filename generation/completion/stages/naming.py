@@ -4,18 +4,25 @@ A used name resolves when the completion defines it, or the file, its imports or
 know it, or the workspace index holds it. An unknown name is repaired to the closest known name
 when one candidate clearly wins; otherwise it is reported and the candidate ranks lower. Names the
 completion defines are rewritten to the file's convention (snake_case vs camelCase).
+
+Members get the same rules (`self.typs`, `this.itms`, `pricing.totl()`): a member the file never
+mentions is looked up in what analysis/scope/members.py knows of its object (the class around
+the cursor and its bases, a class of the file, a workspace module), repaired to the one close
+member or reported. Where the object's members cannot be known (a library base class,
+`__getattr__`, any other object) nothing is said. Members the completion assigns are its own.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from analysis.documents.trial import Trial
+from analysis.scope.members import member_uses
 from analysis.scope.names import convention_of, names_in_span, to_convention
 
 REPAIR_CUTOFF = 0.75
@@ -56,12 +63,17 @@ def closest(name: str, pool: set[str] | frozenset[str]) -> str | None:
 
 def run(text: str, offset: int, trial: Trial, known: set[str] | frozenset[str],
         convention: str | None,
-        in_scope: Callable[[], frozenset[str]] | None = None) -> NamingResult:
+        in_scope: Callable[[], frozenset[str]] | None = None,
+        members: Callable[[str], frozenset[str] | None] | None = None,
+        language: str = "", elsewhere: Container[str] = ()) -> NamingResult:
     """Check and repair the names in `text`, inserted at byte `offset` (parsed in `trial`).
 
     `known` decides whether a name resolves (every name the file mentions, builtins); repairs
     pick only among `in_scope()` (the names visible at the cursor), computed only when a name
-    is unknown, so a repair never reaches into another function's locals.
+    is unknown, so a repair never reaches into another function's locals. `members(obj)` gives
+    the members of an object the completion names (None: unknown, not checked); it is asked
+    only for a member the file never mentions; `elsewhere` holds the names the workspace
+    defines (a subclass may supply a member of `self`).
     """
     if trial.tree is None:
         return NamingResult(text, "kept", "plain text: no names checked")
@@ -83,18 +95,24 @@ def run(text: str, offset: int, trial: Trial, known: set[str] | frozenset[str],
             replace[use.name] = fix
         else:
             unresolved.append(use.name)
+    spans: dict[tuple[int, int], str] = {}  # member repairs, by the member name's span
+    member_repairs: list[tuple[str, str]] = []
+    if members is not None:
+        _check_members(trial, offset, offset + len(data), language, known, members, spans,
+                       member_repairs, unresolved, elsewhere)
     if convention:
         for name in sorted(defined - set(known)):
             style = convention_of(name)
             if style in ("snake", "camel") and style != convention:
                 replace[name] = to_convention(name, convention)
-    if replace:
+    if replace or spans:
+        edits = {(u.start, u.end): replace[u.name] for u in uses if u.name in replace}
+        edits.update(spans)
         out = bytearray(data)
-        for use in sorted(uses, key=lambda u: -u.start):
-            if use.name in replace:
-                out[use.start - offset:use.end - offset] = replace[use.name].encode()
+        for (start, end), new in sorted(edits.items(), reverse=True):
+            out[start - offset:end - offset] = new.encode()
         text = out.decode("utf-8", "surrogatepass")
-    repairs = tuple(sorted(replace.items()))
+    repairs = tuple(sorted(replace.items())) + tuple(member_repairs)
     parts = []
     if repairs:
         parts.append("repaired " + ", ".join(f"{a} -> {b}" for a, b in repairs))
@@ -103,3 +121,40 @@ def run(text: str, offset: int, trial: Trial, known: set[str] | frozenset[str],
     decision = "unresolved" if unresolved else ("repaired" if repairs else "kept")
     return NamingResult(text, decision, "; ".join(parts) or "all names resolve",
                         tuple(unresolved), repairs)
+
+
+_INSTANCE = frozenset({"self", "cls", "this"})
+
+
+def _check_members(trial: Trial, start: int, end: int, language: str,
+                   known: set[str] | frozenset[str],
+                   members: Callable[[str], frozenset[str] | None],
+                   spans: dict[tuple[int, int], str], repairs: list[tuple[str, str]],
+                   unresolved: list[str], elsewhere: Container[str] = ()) -> None:
+    """Members the completion uses that its object does not have: repaired (into `spans`) or
+    reported (into `unresolved`, as `obj.name`). A member of `self`/`this` that the workspace
+    defines somewhere (`elsewhere`) is left alone: a subclass may supply it (a template
+    method the base class calls)."""
+    assert trial.tree is not None
+    uses = member_uses(trial.tree.root_node, start, end, language)
+    made = {(u.obj, u.name) for u in uses if u.defines}
+    fixed: dict[tuple[str, str], str | None] = {}
+    for use in uses:
+        key = (use.obj, use.name)
+        if use.defines or key in made or use.name in known:
+            continue
+        if key not in fixed:
+            pool = members(use.obj)
+            if pool is None or use.name in pool or (
+                    use.obj in _INSTANCE and use.name in elsewhere):
+                fixed[key] = use.name  # unknown object, or a member it has: nothing to say
+            else:
+                fixed[key] = closest(use.name, pool)
+                label = f"{use.obj}.{use.name}"
+                if fixed[key] is None:
+                    unresolved.append(label)
+                else:
+                    repairs.append((label, f"{use.obj}.{fixed[key]}"))
+        new = fixed[key]
+        if new is not None and new != use.name:
+            spans[(use.start, use.end)] = new

@@ -1,9 +1,12 @@
-"""Decode and prefill attention paths over the backend's paged KV cache, and the cache layout.
+"""Decode and prefill attention over the backend's own paged KV layout (the CUDA path).
 
 Layout (one layer): `kv_cache[num_blocks, kv_heads, block_size, 2 * head_size]`, each token's key
 in the first half of the last axis and its value in the second. `split_kv_cache` returns the two
 strided views every path reads. Decode dispatches to Triton on CUDA tensors and to the vectorised
-torch path elsewhere; Triton is imported only when it is needed.
+torch path elsewhere (the oracles' fast twin, used by tests and the fidelity measurements);
+Triton is imported only when it is needed. On CPU hosts the backend uses neither: the cache is
+stock CPU_ATTN's and `cpu_stock` calls its kernels. This package imports no vLLM (`cpu_stock`
+does, and is imported only by the backend).
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Flash-decoding shape: program (req, kv_head, split) walks its share of `block_idx[req, kv_head, :]`
 (logical blocks, -1 padded), maps each through the block table, and keeps an online softmax for
 all query heads of the GQA group at once. A second small kernel merges the splits by log-sum-exp.
-Runs under `TRITON_INTERPRET=1` on CPU tensors (fp32 and fp16; bf16 `tl.dot` is wrong in the
-interpreter, so tests upcast there).
+Takes any strides for the block, head and token axes of K and V (the head dimension must be
+contiguous), so it reads the backend's layout and vLLM's GPU layout `[2, blocks, block, heads, d]`
+alike. Runs under `TRITON_INTERPRET=1` on CPU tensors (fp32 and fp16; bf16 `tl.dot` is wrong in
+the interpreter, so callers pass `upcast=True` there).
 """
 
 from __future__ import annotations
@@ -115,8 +117,11 @@ def _merge_kernel(
 def sparse_decode(query: torch.Tensor, key_cache: torch.Tensor, value_cache: torch.Tensor,
                   block_table: torch.Tensor, seq_lens: torch.Tensor, block_idx: torch.Tensor,
                   scale: float, out: torch.Tensor | None = None,
-                  num_splits: int | None = None) -> torch.Tensor:
-    """Triton version of `kernels.torch_decode.sparse_decode`; same arguments and result."""
+                  num_splits: int | None = None, upcast: bool = False) -> torch.Tensor:
+    """Triton version of `kernels.torch_decode.sparse_decode`; same arguments and result.
+
+    `upcast` computes the dot products in fp32 even for 16-bit inputs (fp32 inputs always are).
+    """
     reqs, heads, dim = query.shape
     _, kv_heads, block, head_k = key_cache.shape
     if head_k != dim or value_cache.shape[-1] != dim:
@@ -137,7 +142,7 @@ def sparse_decode(query: torch.Tensor, key_cache: torch.Tensor, value_cache: tor
     seq_lens = seq_lens.to(torch.int32).contiguous()
     if out is None:
         out = torch.empty(reqs, heads, dim, dtype=query.dtype, device=query.device)
-    dot_fp32 = query.dtype == torch.float32 or key_cache.dtype == torch.float32
+    dot_fp32 = upcast or query.dtype == torch.float32 or key_cache.dtype == torch.float32
     _split_kernel[(reqs, kv_heads, num_splits)](
         query, key_cache, value_cache, block_table, seq_lens, block_idx, part_out, part_lse,
         float(scale),

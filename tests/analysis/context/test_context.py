@@ -83,8 +83,8 @@ GOLDEN = [
 def test_golden_cross_file_call(index, file, anchor, hole, scopes, imports, related, text):
     doc = load(file)
     ctx = builder(index).build(doc, place(doc, anchor))
-    assert ctx.hole == hole
-    assert [s.name for s in ctx.scopes] == scopes
+    assert ctx.hole.kind == hole
+    assert [s.name for s in ctx.hole.scopes] == scopes
     assert list(ctx.imports) == imports
     snippets = {(s.path, s.name): s for s in ctx.related}
     assert related in snippets, sorted(snippets)
@@ -179,19 +179,19 @@ def test_hole_kind_and_scopes(file, anchor, typed, hole, scopes):
     doc = load(file)
     offset = place(doc, anchor, typed)
     ctx = builder(None).build(doc, offset)
-    assert (ctx.hole, [s.name for s in ctx.scopes]) == (hole, scopes)
+    assert (ctx.hole.kind, [s.name for s in ctx.hole.scopes]) == (hole, scopes)
 
 
 def test_scope_kinds_and_signatures():
     doc = load("python/shop/cart.py")
     ctx = builder(None).build(doc, place(doc, "return apply_discount("))
-    assert [(s.kind, s.signature, s.line) for s in ctx.scopes] == [
+    assert [(s.kind, s.signature, s.line) for s in ctx.hole.scopes] == [
         ("class", "class Cart:", 18),
         ("method", "def net_total(self) -> Decimal:", 29),
     ]
     doc = load("rust/src/main.rs")
     ctx = builder(None).build(doc, place(doc, ".map(|s| area("))
-    assert [(s.kind, s.name) for s in ctx.scopes] == [("impl", "Inventory"),
+    assert [(s.kind, s.name) for s in ctx.hole.scopes] == [("impl", "Inventory"),
                                                       ("method", "total_area")]
 
 
@@ -285,7 +285,7 @@ def test_indentation_units():
                 "python/shop/cart.py": "    ", "c/src/main.c": "    ", INVOICE: "    "}
     for file, unit in expected.items():
         doc = load(file)
-        assert builder(None).build(doc, len(doc.source) // 2).indent_unit == unit, file
+        assert builder(None).build(doc, len(doc.source) // 2).hole.indent_unit == unit, file
 
 
 # ---------------------------------------------------------------------- bad input
@@ -303,7 +303,7 @@ def test_cursor_past_the_end_is_clamped(index):
 
 def test_empty_file(index):
     ctx = builder(index).build(document("", "empty.py", FIXTURES / "python"), 0)
-    assert (ctx.prefix, ctx.suffix, ctx.hole, ctx.scopes, ctx.related) == (
+    assert (ctx.prefix, ctx.suffix, ctx.hole.kind, ctx.hole.scopes, ctx.related) == (
         "", "", HoleKind.STATEMENT, (), ())
 
 
@@ -323,7 +323,7 @@ def test_unknown_language_gives_plain_text_context(index):
     ctx = builder(index).build(doc, 12)
     assert ctx.language == "plaintext" and ctx.line_comment == "#"
     assert (ctx.prefix, ctx.suffix) == ("first line\ns", "econd line\n")
-    assert ctx.scopes == () and ctx.imports == ()
+    assert ctx.hole.scopes == () and ctx.imports == ()
 
 
 def test_untitled_documents_and_odd_budgets(index):
@@ -372,6 +372,7 @@ VISIBLE = [
 def test_visible_names(name, code, present, absent):
     offset = code.index("|")
     doc = document(code.replace("|", "", 1), name)
-    names = visible_names(doc, offset)
+    ctx = build_context(doc, offset)
+    names = visible_names(doc, ctx.import_names, ctx.hole.scopes)
     assert present <= names, present - names
     assert not (absent & names), absent & names

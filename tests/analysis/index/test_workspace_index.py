@@ -234,3 +234,15 @@ def test_concurrent_build_and_lookups_do_not_fail(tmp_path):
     index.build([tmp_path], batch=5)
     thread.join()
     assert not errors and len(index.lookup("common")) == 60
+
+
+def test_the_index_keeps_its_bounds(tmp_path):
+    for i in range(5):
+        (tmp_path / f"m{i}.py").write_text(f"def f{i}():\n    pass\n")
+    (tmp_path / "big.py").write_text("x = 1\n" * 500)  # 3,000 bytes
+    capped = SymbolIndex(max_files=3)
+    assert capped.build([tmp_path]) == 3 and len(capped) == 3  # the walk stops at the cap
+    small = SymbolIndex(max_file_bytes=2000)
+    assert small.build([tmp_path]) == 5
+    assert small.problems == [f"{tmp_path}/big.py: skipped, 3.0 KB is over the 2.0 KB limit "
+                              "(maxFileBytes)"]

@@ -139,6 +139,52 @@ def test_refusals_say_why(source: str, first: str, last: str, reason: str) -> No
     assert reason in result.reason
 
 
+@pytest.mark.parametrize(("first", "last", "shown"), [
+    ("def helper", "return x * 2", "`def helper`"),
+    ("@staticmethod", "return 1", "`def tool`"),
+    ("class Box", "return 1", "`class Box`"),
+    ("y = 1", "return x * 2", "`def helper`"),  # a definition among other statements
+])
+def test_a_whole_definition_is_refused(first: str, last: str, shown: str) -> None:
+    source = textwrap.dedent("""
+        y = 1
+
+
+        def helper(x):
+            return x * 2
+
+
+        class Box:
+            size = 1
+
+            @staticmethod
+            def tool():
+                return 1
+        """).lstrip("\n")
+    start = source.index(first)
+    end = source.index(last, start) + len(last)
+    doc = Document("file:///t/x.py", source, "python")
+    result = extract_function(doc, start, end)
+    assert isinstance(result, Refusal), result
+    assert result.reason == f"the selection is a whole definition ({shown}): select the " \
+                            "statements inside it"
+
+
+def test_module_level_bindings_stay_module_globals() -> None:
+    """A module-level name that nothing below reads is still returned: importers read it."""
+    source, result = _extract("""
+        base = 10
+        limit = base * 2
+        print(base)
+        """, "limit = base * 2", "limit = base * 2")
+    new = _applied(source, result)
+    assert isinstance(result, Extraction) and result.returns == ("limit",)
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(new, "m.py", "exec"), namespace)
+    assert namespace["limit"] == 20
+
+
 def test_other_languages_are_refused() -> None:
     doc = Document("file:///t/x.js", "let a = 1;\n", "javascript")
     result = extract_function(doc, 0, 10)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from analysis.context.builder import ContextBuilder
@@ -15,7 +14,6 @@ from generation.completion.prompts import (
     FIM_BEGIN,
     FIM_END,
     FIM_HOLE,
-    VllmTokenCounter,
     build_fim_prompt,
 )
 from generation.serving.tiny import train_tokenizer
@@ -126,21 +124,3 @@ def test_token_counts_are_cached(tokenizer_json):
     assert len(counter.cache) == 1
     assert isinstance(counter_for(None), ApproxCounter)
     assert isinstance(counter_for("/nonexistent/model"), ApproxCounter)
-
-
-def test_vllm_tokenize_counter_caches_and_falls_back():
-    calls = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        if b"boom" in request.content:
-            return httpx.Response(500)
-        return httpx.Response(200, json={"count": 7, "tokens": list(range(7))})
-
-    counter = VllmTokenCounter("http://vllm.test", model="m")
-    counter._client = httpx.Client(base_url="http://vllm.test",
-                                   transport=httpx.MockTransport(handler))
-    assert counter.count("def f(): pass") == 7
-    assert counter.count("def f(): pass") == 7 and len(calls) == 1
-    assert counter.count("boom boom") == ApproxCounter().count("boom boom")
-    counter.close()

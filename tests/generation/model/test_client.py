@@ -20,19 +20,15 @@ import pytest
 
 from analysis.settings import EndpointSettings
 from generation.completion.fim_model import VllmCompletionModel
-from generation.model.client import (
-    DEFAULT_LIMITS,
-    ChatMessage,
-    ConnectionPools,
-    ModelClient,
-    base_url,
-)
+from generation.model.client import ModelClient
 from generation.model.errors import (
     ModelHTTPError,
     ModelProtocolError,
     ModelTimeout,
     ModelUnavailable,
 )
+from generation.model.pools import DEFAULT_LIMITS, ConnectionPools, base_url
+from generation.model.wire import ChatMessage
 from tests.fakes.openai_server import DEFAULT_TEXT, FakeModelServer
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

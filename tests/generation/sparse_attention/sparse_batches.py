@@ -74,7 +74,7 @@ def make_paged(shape: Shape, dtype: torch.dtype = torch.float32, seed: int = 0,
         keys = torch.randn(n, shape.kv_heads, shape.head_size, generator=gen)
         values = torch.randn(n, shape.kv_heads, shape.head_size, generator=gen)
         kernels.write_kv(kv, keys.to(dtype), values.to(dtype), slots)
-        selection.update_summaries(summaries, kernels.split_kv_cache(kv)[0], slots)
+        selection.update_summaries(summaries, keys.to(dtype), slots, bs)
     query = torch.randn(len(need), shape.heads, shape.head_size, generator=gen).to(dtype)
     seq_lens = torch.tensor(shape.seq_lens, dtype=torch.int32)
     return Paged(kv, table, seq_lens, query, summaries)

@@ -89,7 +89,7 @@ def test_bound_is_at_least_the_true_max(seed, group, fill, scale):
     kernels.write_kv(kv, keys[: slots.numel()], keys[: slots.numel()], slots)
     key_cache = kernels.split_kv_cache(kv)[0]
     summaries = selection.new_summaries(blocks, kv_heads, dim, kv)
-    selection.update_summaries(summaries, key_cache, slots)
+    selection.update_summaries(summaries, keys[: slots.numel()], slots, bs)
     query = torch.randn(1, kv_heads * group, dim, generator=gen) * scale
     table = torch.arange(blocks, dtype=torch.int32)[None]
     grouped = selection.score_blocks(query, summaries, table, blocks)[0]  # [kv_heads, blocks]
@@ -108,33 +108,49 @@ def test_bound_is_at_least_the_true_max(seed, group, fill, scale):
 
 
 def test_summaries_are_min_and_max_of_written_keys_only():
-    kv = torch.full((2, 1, 16, 8), 1e6)  # stale huge values from a previous owner
-    keys = torch.randn(5, 1, 4)
-    slots = torch.tensor([16, 17, 18, 19, 20])  # block 1, offsets 0..4
-    kernels.write_kv(kv, keys, keys, slots)
-    summaries = selection.new_summaries(2, 1, 4, kv)
-    selection.update_summaries(summaries, kernels.split_kv_cache(kv)[0], slots)
-    torch.testing.assert_close(summaries[1, 0, 0], keys[:, 0].amin(dim=0))
-    torch.testing.assert_close(summaries[1, 0, 1], keys[:, 0].amax(dim=0))
-    assert torch.isinf(summaries[0]).all()  # block 0 untouched
+    gen = torch.Generator().manual_seed(5)
+    summaries = selection.new_summaries(3, 1, 4, torch.empty(0))
+    stale = torch.randn(16, 1, 4, generator=gen) * 1e6  # a previous owner of block 1
+    selection.update_summaries(summaries, stale, torch.arange(16, 32), 16)
+    keys = torch.randn(9, 1, 4, generator=gen)
+    selection.update_summaries(summaries, keys[:5], torch.arange(16, 21), 16)  # offsets 0..4
+    torch.testing.assert_close(summaries[1, 0, 0], keys[:5, 0].amin(dim=0))
+    torch.testing.assert_close(summaries[1, 0, 1], keys[:5, 0].amax(dim=0))
+    selection.update_summaries(summaries, keys[5:], torch.tensor([21, 22, 23, -1]), 16)
+    torch.testing.assert_close(summaries[1, 0, 0], keys[:8, 0].amin(dim=0))  # -1: padding
+    torch.testing.assert_close(summaries[1, 0, 1], keys[:8, 0].amax(dim=0))
+    assert torch.isinf(summaries[0]).all() and torch.isinf(summaries[2]).all()  # untouched
 
 
 def test_incremental_summaries_equal_from_scratch():
     gen = torch.Generator().manual_seed(3)
-    kv = torch.zeros(4, 2, 16, 16)
-    key_cache = kernels.split_kv_cache(kv)[0]
     keys = torch.randn(50, 2, 8, generator=gen)
     table = torch.tensor([2, 0, 3, 1])
     slots = table[torch.arange(50) // 16] * 16 + torch.arange(50) % 16
-    step = selection.new_summaries(4, 2, 8, kv)
-    kernels.write_kv(kv, keys[:20], keys[:20], slots[:20])  # a prefill chunk
-    selection.update_summaries(step, key_cache, slots[:20])
+    step = selection.new_summaries(4, 2, 8, keys)
+    selection.update_summaries(step, keys[:20], slots[:20], 16)  # a prefill chunk
     for t in range(20, 50):  # then token by token
-        kernels.write_kv(kv, keys[t:t + 1], keys[t:t + 1], slots[t:t + 1])
-        selection.update_summaries(step, key_cache, slots[t:t + 1])
-    scratch = selection.new_summaries(4, 2, 8, kv)
-    selection.update_summaries(scratch, key_cache, slots)
+        selection.update_summaries(step, keys[t:t + 1], slots[t:t + 1], 16)
+    scratch = selection.new_summaries(4, 2, 8, keys)
+    selection.update_summaries(scratch, keys, slots, 16)
     torch.testing.assert_close(step, scratch)
+    for logical, physical in enumerate(table.tolist()):
+        block = keys[logical * 16:(logical + 1) * 16]
+        torch.testing.assert_close(step[physical, :, 0], block.amin(dim=0))
+        torch.testing.assert_close(step[physical, :, 1], block.amax(dim=0))
+
+
+def test_scores_do_not_depend_on_the_summaries_storage():
+    query, summaries, table, _ = _identity_batch([300, 200], seed=4)
+    head_major = selection.new_summaries(summaries.shape[0], 2, 8, summaries)
+    head_major.copy_(summaries)
+    assert not head_major.is_contiguous()  # the backend's storage: [kv_head, block] underneath
+    want = selection.score_blocks(query, summaries, table, table.shape[1])
+    got = selection.score_blocks(query, head_major, table, table.shape[1])
+    torch.testing.assert_close(got, want)
+    lo, hi = summaries[table.long()][:, :, :, 0], summaries[table.long()][:, :, :, 1]
+    torch.testing.assert_close(got.double(), _brute_scores(query, lo, hi, 2), rtol=1e-5,
+                               atol=1e-4)
 
 
 def test_sink_and_window_always_kept_and_padding():

@@ -8,6 +8,7 @@ from analysis.documents.document import Document
 from analysis.review.checks import analyze
 from analysis.review.findings import Applicability, apply_edits
 from analysis.review.fixing import fix_document
+from analysis.settings import ReviewSettings
 
 
 def _doc(source: str, ext: str = "py") -> Document:
@@ -26,10 +27,10 @@ def _fix(source: str, code: str, ext: str = "py") -> tuple[str, Applicability]:
     return fixed, fix.applicability
 
 
-def test_is_literal_fix_is_safe_and_uses_equality() -> None:
+def test_is_literal_fix_uses_equality_and_is_unsafe() -> None:
     fixed, safety = _fix('if status is not "ok":\n    pass\n', "SC305")
     assert fixed == 'if status != "ok":\n    pass\n'
-    assert safety is Applicability.SAFE
+    assert safety is Applicability.UNSAFE  # `[] is not []` is True, `[] != []` is False
 
 
 def test_unreachable_python_print_is_removed_safely() -> None:
@@ -99,9 +100,16 @@ def test_mutable_default_has_no_fix_on_one_line_function() -> None:
 
 
 def test_length_as_boolean_fix_compares_with_zero() -> None:
-    fixed, safety = _fix("has_items = len(cart)\n", "SC203")
-    assert fixed == "has_items = len(cart) > 0\n"
-    assert safety is Applicability.UNSAFE
+    fixed, safety = _fix("has_items = len(cart)\nif has_items:\n    pay()\n", "SC203")
+    assert fixed == "has_items = len(cart) > 0\nif has_items:\n    pay()\n"
+    assert safety is Applicability.SAFE  # only tested for truth: `> 0` keeps every outcome
+    _, safety = _fix("const hasRows = rows.length;\nif (hasRows) { draw(); }\n", "SC203", "js")
+    assert safety is Applicability.UNSAFE  # `.length` of an arbitrary object may be a string
+
+
+def test_length_used_as_a_number_is_not_a_boolean() -> None:
+    doc = _doc("can_dlc = len(data)\nframe = struct.pack('<B', can_dlc)\nif can_dlc:\n    pass\n")
+    assert analyze(doc, codes={"SC203"}) == []
 
 
 def test_nan_fix_javascript_and_python_with_math_import() -> None:
@@ -122,19 +130,21 @@ def test_typeof_fix_suggests_the_close_name() -> None:
 def test_fix_document_applies_only_safe_fixes_in_passes() -> None:
     doc = _doc("""
         def f(x, tags=[]):
-            if x is "a" or x is "b":
+            has_x = len(x)
+            if has_x and x is "a":
                 return 1
                 print("dead")
             return tags
         """)
-    findings = analyze(doc)
-    outcome = fix_document(doc, findings, analyze)
+    every = ReviewSettings(preview=True)  # SC203 is a preview rule
+    findings = analyze(doc, every)
+    outcome = fix_document(doc, findings, lambda d: analyze(d, every))
     assert outcome.source is not None
     text = outcome.source.decode()
-    assert 'x == "a" or x == "b"' in text and "dead" not in text
-    assert "tags=[]" in text  # unsafe: left for the user
-    assert outcome.applied == 3
-    assert {f.code for f in outcome.findings} == {"SC303"}
+    assert "has_x = len(x) > 0" in text and "dead" not in text
+    assert "tags=[]" in text and 'x is "a"' in text  # unsafe: left for the user
+    assert outcome.applied == 2
+    assert {f.code for f in outcome.findings} == {"SC303", "SC305"}
 
 
 def test_fix_document_refuses_files_with_syntax_errors() -> None:
@@ -142,3 +152,14 @@ def test_fix_document_refuses_files_with_syntax_errors() -> None:
     outcome = fix_document(doc, analyze(doc), analyze)
     assert outcome.source is None and outcome.applied == 0
     assert outcome.note is not None and "syntax errors" in outcome.note
+
+
+def test_fix_document_leaves_files_in_another_declared_encoding_alone() -> None:
+    source = ('# -*- coding: koi8-r -*-\ndef f():\n'
+              '    return "\u043f\u0440\u0438\u0432\u0435\u0442"\n    print(1)\n')
+    doc = _doc(source)
+    findings = analyze(doc)
+    assert [f.code for f in findings] == ["SC301"]  # the safe fix exists...
+    outcome = fix_document(doc, findings, analyze)
+    assert outcome.source is None  # ...but writing UTF-8 into a koi8-r file would corrupt it
+    assert outcome.note == "not fixed: the file declares the koi8-r encoding"

@@ -1,20 +1,24 @@
-"""Build stage inputs from source text with a cursor mark."""
+"""Build stage inputs from source text with a cursor mark, through the editor's own call."""
 
 from __future__ import annotations
 
+from analysis.context.builder import ContextBuilder
 from analysis.documents.document import Document
 from analysis.scope.names import KnownNames
 from analysis.settings import StageSettings
-from generation.completion.pipeline import Candidate, StageInputs, prepare, run_stages
+from generation.completion.pipeline import Candidate, StageInputs, prepare_at, run_stages
 
 CURSOR = "█"
 
 
-def inputs(source: str, language: str, kind_hint: str | None = None) -> StageInputs:
-    """Stage inputs for `source` with the cursor where CURSOR stands."""
+def inputs(source: str, language: str) -> StageInputs:
+    """Stage inputs for `source` with the cursor where CURSOR stands (`prepare_at`, as the
+    engine makes them)."""
     offset = len(source[: source.index(CURSOR)].encode())
     doc = Document(f"file:///t.{language}", source.replace(CURSOR, ""), language)
-    return prepare(doc, offset, KnownNames(), kind_hint)
+    _, prepared = prepare_at(doc, offset, ContextBuilder(), KnownNames())
+    assert prepared is not None
+    return prepared
 
 
 def staged(source: str, language: str, raw: str, **settings) -> Candidate:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from analysis.documents.document import Document
+from analysis.scope.names import KnownNames
 from tests.generation.completion.stages.helpers import staged
 
 PY = '''import os
@@ -79,3 +81,17 @@ def test_repair_never_reaches_into_another_function():
     assert naming.action == "unresolved" and "token_cout" in naming.detail
     assert cand.text == "    return token_cout + len(items)"
     assert not cand.names_resolve
+
+
+def test_known_names_cache_is_bounded_in_bytes_and_forgets_closed_documents():
+    names = KnownNames(limit_bytes=50_000)
+    docs = [Document(f"file:///n{i}.py", " ".join(f"name_{i}_{k}" for k in range(200)), "python")
+            for i in range(20)]
+    for doc in docs:
+        assert f"name_{doc.uri[9:-3]}_7" in names.file_names(doc)
+        assert names.size_bytes <= 50_000 or len(names) == 1
+    assert 1 <= len(names) < len(docs)  # the oldest documents were evicted
+    before = names.size_bytes
+    names.forget(docs[-1].uri)
+    assert names.size_bytes < before and len(names) == len(set(names._cache))
+    assert docs[-1].uri not in names._cache

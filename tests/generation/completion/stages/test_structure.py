@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from analysis.documents.document import Document
 from tests.generation.completion.stages.helpers import completed, inputs, staged
 
@@ -111,9 +113,34 @@ def test_dropped_when_nothing_valid():
     assert cand.text is None and cand.decisions[0].action == "dropped"
 
 
-def test_hole_kinds():
-    assert inputs("def f():\n█\n", "python").hole.kind == "block"
-    assert inputs("def f():\n    x = █\n", "python").hole.kind == "expression"
-    assert inputs("def f():\n    g(█)\n", "python").hole.kind == "line"
-    assert inputs("def f():█\n", "python").hole.kind == "block"
+HOLES = [  # (source with the cursor, the context's hole kind, the shape this stage cuts)
+    ("def f():\n█\n", "body", "block"),  # column 0 under `def f():` goes in its body
+    ("def f():█\n", "body", "block"),
+    ("def f():\n    x = █\n", "expression", "expression"),
+    ("def f():\n    g(█)\n", "arguments", "line"),  # the call goes on after the cursor
+    ("def f(a, b):\n    return max(a,█", "arguments", "expression"),  # left open: may go on
+    ("def f():\n    x = 1  # note█\n", "comment", "line"),
+    ("function f() {\n  return `a${█}`;\n}\n", "expression", "line"),
+    ("function f() {█}\n", "body", "line"),  # `}` follows on the line: finish the line
+]
+
+
+@pytest.mark.parametrize(("source", "kind", "shape"), HOLES)
+def test_hole_kind_and_cut_shape(source, kind, shape):
+    language = "javascript" if source.startswith("function") else "python"
+    prepared = inputs(source, language)
+    assert (prepared.hole.kind, prepared.unit.shape) == (kind, shape)
+
+
+def test_base_indent_of_a_body_at_column_zero():
     assert inputs("def f():\n█\n", "python").hole.base_indent == 4
+    assert inputs("if x:\n\tif y:\n█\n", "python").hole.base_indent == 16  # tabs count 8
+
+
+def test_open_call_at_line_end_may_close_on_a_later_line():
+    # The editor and `stagecoder stages` both keep this (they used to disagree: see
+    # tests/e2e/test_replay_equals_editor.py): the call is closed, and the file parses.
+    src = "def f(a, b):\n    return max(a,█"
+    cand = staged(src, "python", " b,\n               0)\n")
+    assert cand.text == " b,\n               0)"
+    assert parses(completed(src, cand), "python")

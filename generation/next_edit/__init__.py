@@ -1,0 +1,1 @@
+"""Next-edit suggestions: edit history, prompt formats, diffing, staged checks, engine."""
