@@ -44,6 +44,10 @@ CASES = {
         "completion_without_model",
         "restart",
     ],
+    "next_edit.lua": [
+        "edit_shown_as_extmarks",
+        "mapping_accepts_the_edit",
+    ],
 }
 
 _RESULT = re.compile(r"^(ok|not ok) - (\S+)(?: # (.*))?$")

@@ -46,11 +46,25 @@ T.case('lsp_config', function()
   T.truthy(json:find('"stages":{}', 1, true), 'empty object sent as {}: ' .. json)
   T.truthy(json:find('"select":[]', 1, true), 'empty list sent as []: ' .. json)
   T.eq(
-    { completion = { url = 'http://gpu:8000' }, review = { select = {} }, stages = {} },
+    {
+      completion = { url = 'http://gpu:8000' },
+      review = { select = {} },
+      stages = {},
+      nextEdit = { debounceMs = 0 }, -- the plugin debounces next edits itself
+    },
     vim.json.decode(json),
     'initializationOptions'
   )
-  T.eq('{}', vim.json.encode(stagecoder.lsp_config(stagecoder.resolve({})).init_options), 'empty settings')
+  local function init_json(opts)
+    return vim.json.encode(stagecoder.lsp_config(stagecoder.resolve(opts)).init_options)
+  end
+  T.eq('{"nextEdit":{"debounceMs":0}}', init_json({}), 'default settings')
+  T.eq('{}', init_json({ next_edit = { enabled = false } }), 'empty settings')
+  T.eq(
+    { nextEdit = { debounceMs = 40, format = 'zeta' } },
+    vim.json.decode(init_json({ settings = { nextEdit = { debounceMs = 40, format = 'zeta' } } })),
+    "the user's own server debounce is kept"
+  )
 end)
 
 T.case('review_parse', function()

@@ -61,7 +61,9 @@ export function serverSettings(read: Read): ServerSettings {
       enabled: read('nextEdit.enabled'),
       model: read('nextEdit.model'),
       format: read('nextEdit.format'),
-      debounceMs: read('nextEdit.debounceMs'),
+      // The extension waits `nextEdit.debounceMs` itself before it asks (nextEdit.ts), so the
+      // server must not wait again.
+      debounceMs: 0,
     },
   };
 }

@@ -15,6 +15,7 @@ import {
 } from 'vscode-languageclient/node';
 
 import { LANGUAGES, parseStatus, type Read, SECTION, serverExecutable, serverSettings, STATUS_METHOD } from './config';
+import { NextEdits } from './nextEdit';
 import { reviewWorkspace } from './review';
 import { label, StatusItem } from './status';
 
@@ -132,6 +133,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const status = new StatusItem(SHOW_STATUS);
   const reviewProblems = vscode.languages.createDiagnosticCollection('stagecoder-review');
   context.subscriptions.push(output, status, reviewProblems);
+  context.subscriptions.push(new NextEdits(() => client, read));
 
   const restart = async (): Promise<void> => {
     await stop();

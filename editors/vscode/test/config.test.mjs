@@ -14,6 +14,7 @@ test('defaults from package.json make the settings mapping of analysis/settings.
     completion: { url: 'http://127.0.0.1:8000', model: '', maxTokens: 128 },
     chat: { url: 'http://127.0.0.1:8000', model: '' },
     stages: { boundaryChecks: true },
+    nextEdit: { enabled: true, model: '', format: 'deepseek-instruct', debounceMs: 0 },
   });
 });
 

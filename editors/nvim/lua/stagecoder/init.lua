@@ -25,6 +25,8 @@ local FILETYPES = {
 ---@field accept string|false Insert mode, Neovim 0.12+: accept the ghost text.
 ---@field next string|false Insert mode, Neovim 0.12+: next suggestion.
 ---@field prev string|false Insert mode, Neovim 0.12+: previous suggestion.
+---@field accept_edit string|false Normal and insert mode: apply the next edit shown.
+---@field dismiss_edit string|false Normal and insert mode: dismiss the next edit shown.
 
 ---@class stagecoder.Options
 ---@field command string[] The `stagecoder` executable and leading arguments; `serve`/`review` are appended.
@@ -34,6 +36,7 @@ local FILETYPES = {
 ---@field inline_completion boolean Ghost text (0.12+) or completion items (0.11).
 ---@field keymaps stagecoder.Keymaps|false Buffer-local keymaps; `false` sets none.
 ---@field review { open: boolean } `open`: open the quickfix window when a review finds something.
+---@field next_edit { enabled: boolean, debounce_ms: integer } Next-edit suggestions after changes.
 ---@field on_attach? fun(client: vim.lsp.Client, bufnr: integer) Called after stagecoder's own attach.
 
 ---@type stagecoder.Options
@@ -60,7 +63,10 @@ M.defaults = {
     accept = '<M-l>',
     next = '<M-]>',
     prev = '<M-[>',
+    accept_edit = '<M-CR>',
+    dismiss_edit = false,
   },
+  next_edit = { enabled = true, debounce_ms = 150 },
   review = { open = true },
   on_attach = nil,
 }
@@ -77,6 +83,7 @@ local OBJECT_KEYS = {
   stages = true,
   review = true,
   sparse = true,
+  nextEdit = true,
   perPathIgnores = true,
 }
 
@@ -131,6 +138,8 @@ function M.resolve(opts)
       config.keymaps = vim.tbl_extend('force', config.keymaps, value)
     elseif key == 'review' and type(value) == 'table' then
       config.review = vim.tbl_extend('force', config.review, value)
+    elseif key == 'next_edit' and type(value) == 'table' then
+      config.next_edit = vim.tbl_extend('force', config.next_edit, value)
     else
       config[key] = value -- lists replace the default, they are not merged by index
     end
@@ -153,6 +162,9 @@ function M.resolve(opts)
     end
   end
   vim.validate('review.open', config.review.open, 'boolean')
+  vim.validate('next_edit', config.next_edit, 'table')
+  vim.validate('next_edit.enabled', config.next_edit.enabled, 'boolean')
+  vim.validate('next_edit.debounce_ms', config.next_edit.debounce_ms, 'number')
   vim.validate('on_attach', config.on_attach, 'function', true)
   return config
 end
@@ -161,7 +173,14 @@ end
 ---@param config stagecoder.Options
 ---@return vim.lsp.Config
 function M.lsp_config(config)
-  local settings = M.json_settings(config.settings)
+  local raw = config.settings
+  if config.next_edit.enabled then
+    -- The plugin waits `next_edit.debounce_ms` itself before it asks, so the server must not
+    -- wait again (unless the user's own `settings.nextEdit.debounceMs` says otherwise).
+    local next_edit = vim.tbl_extend('keep', raw.nextEdit or {}, { debounceMs = 0 })
+    raw = vim.tbl_extend('force', raw, { nextEdit = next_edit })
+  end
+  local settings = M.json_settings(raw)
   local cmd = vim.list_extend(vim.deepcopy(config.command), { 'serve' })
   return {
     cmd = cmd,
@@ -214,6 +233,17 @@ function M.attach(client, bufnr)
         vim.lsp.completion.get()
       end, 'complete')
     end
+  end
+
+  if config.next_edit.enabled then
+    local next_edit = require('stagecoder.next_edit')
+    next_edit.enable(bufnr, config.next_edit.debounce_ms)
+    map(bufnr, { 'n', 'i' }, keys.accept_edit, function()
+      next_edit.accept(bufnr)
+    end, 'accept the next edit')
+    map(bufnr, { 'n', 'i' }, keys.dismiss_edit, function()
+      next_edit.dismiss(bufnr)
+    end, 'dismiss the next edit')
   end
 
   if config.on_attach then
