@@ -13,7 +13,7 @@ token log-probability.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -102,11 +102,13 @@ class StageInputs:
         """Names the workspace index defines somewhere (empty without an index)."""
         return _IndexNames(self.index)
 
-    def members_of(self, obj: str) -> frozenset[str] | None:
-        """Members of an object named at the cursor (None: not known), read on first use."""
+    def members_of(self, obj: str, made: Iterable[str] = ()) -> frozenset[str] | None:
+        """Members of an object named at the cursor (None: not known), read on first use;
+        `made`: those the completion gives it (see `MemberFacts.of`)."""
         if self._members is None:
-            self._members = MemberFacts(self.view, self.hole.scopes, self.index)
-        return self._members.of(obj)
+            self._members = MemberFacts(self.view, self.hole.scopes, self.index, self.doc,
+                                        self.hole.offset)
+        return self._members.of(obj, made)
 
 
 @dataclass(frozen=True, slots=True)

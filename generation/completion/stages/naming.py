@@ -64,16 +64,17 @@ def closest(name: str, pool: set[str] | frozenset[str]) -> str | None:
 def run(text: str, offset: int, trial: Trial, known: set[str] | frozenset[str],
         convention: str | None,
         in_scope: Callable[[], frozenset[str]] | None = None,
-        members: Callable[[str], frozenset[str] | None] | None = None,
+        members: Callable[[str, frozenset[str]], frozenset[str] | None] | None = None,
         language: str = "", elsewhere: Container[str] = ()) -> NamingResult:
     """Check and repair the names in `text`, inserted at byte `offset` (parsed in `trial`).
 
     `known` decides whether a name resolves (every name the file mentions, builtins); repairs
     pick only among `in_scope()` (the names visible at the cursor), computed only when a name
-    is unknown, so a repair never reaches into another function's locals. `members(obj)` gives
-    the members of an object the completion names (None: unknown, not checked); it is asked
-    only for a member the file never mentions; `elsewhere` holds the names the workspace
-    defines (a subclass may supply a member of `self`).
+    is unknown, so a repair never reaches into another function's locals. `members(obj, made)`
+    gives the members of an object the completion names (None: unknown, not checked), `made`
+    being the members the completion assigns on it; it is asked only for a member the file
+    never mentions; `elsewhere` holds the names the workspace defines (a subclass may supply a
+    member of `self`).
     """
     if trial.tree is None:
         return NamingResult(text, "kept", "plain text: no names checked")
@@ -128,13 +129,13 @@ _INSTANCE = frozenset({"self", "cls", "this"})
 
 def _check_members(trial: Trial, start: int, end: int, language: str,
                    known: set[str] | frozenset[str],
-                   members: Callable[[str], frozenset[str] | None],
+                   members: Callable[[str, frozenset[str]], frozenset[str] | None],
                    spans: dict[tuple[int, int], str], repairs: list[tuple[str, str]],
                    unresolved: list[str], elsewhere: Container[str] = ()) -> None:
     """Members the completion uses that its object does not have: repaired (into `spans`) or
     reported (into `unresolved`, as `obj.name`). A member of `self`/`this` that the workspace
     defines somewhere (`elsewhere`) is left alone: a subclass may supply it (a template
-    method the base class calls)."""
+    method the base class calls). The members the completion assigns count as the object's."""
     assert trial.tree is not None
     uses = member_uses(trial.tree.root_node, start, end, language)
     made = {(u.obj, u.name) for u in uses if u.defines}
@@ -144,7 +145,10 @@ def _check_members(trial: Trial, start: int, end: int, language: str,
         if use.defines or key in made or use.name in known:
             continue
         if key not in fixed:
-            pool = members(use.obj)
+            mine = frozenset(name for obj, name in made if obj == use.obj)
+            pool = members(use.obj, mine)
+            if pool is not None:
+                pool |= mine
             if pool is None or use.name in pool or (
                     use.obj in _INSTANCE and use.name in elsewhere):
                 fixed[key] = use.name  # unknown object, or a member it has: nothing to say
