@@ -255,10 +255,14 @@ def main() -> int:
                         help="whose unlabelled findings to list (default: the current rules')")
     args = parser.parse_args()
     jobs = args.jobs or len(os.sched_getaffinity(0))
-    try:
-        packages = {p.key: ensure(p) for p in CORPUS}
-    except FetchError as exc:
-        print(f"cannot fetch the corpus: {exc}", file=sys.stderr)
+    packages = {}
+    for package in CORPUS:
+        try:
+            packages[package.key] = ensure(package)
+        except FetchError as exc:  # a registry that is down costs its packages, not the run
+            print(f"skipped {package.key}: cannot fetch it: {exc}", file=sys.stderr)
+    if not packages:
+        print("cannot fetch any package of the corpus", file=sys.stderr)
         return 2
     labels = load_labels()
     print(f"corpus: {len(packages)} packages; {len(labels)} labels in {LABELS.relative_to(ROOT)}")

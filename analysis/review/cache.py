@@ -9,7 +9,7 @@ a miss. Results cut short by the time budget are not kept (a quieter run may fin
 
 Store: one SQLite database, `review.sqlite`, in the cache folder: `--cache-dir`, else
 $STAGECODER_CACHE_DIR, else $XDG_CACHE_HOME/stagecoder, else ~/.cache/stagecoder. It is bounded
-in bytes (`DEFAULT_MAX_BYTES` of stored results): after a run the least recently used entries go
+in bytes (`CACHE_MAX_BYTES` of stored results): after a run the least recently used entries go
 until the rest fit. Parallel runs may share it (SQLite locks it). A cache that cannot be opened
 or written is skipped with one warning; the review itself never fails because of it.
 """
@@ -34,7 +34,7 @@ from analysis.settings import Settings
 T = TypeVar("T")
 
 FORMAT = b"stagecoder-review-cache-1"
-DEFAULT_MAX_BYTES = 64 << 20
+CACHE_MAX_BYTES = 64 << 20
 FILE_NAME = "review.sqlite"
 _GRAMMARS = ("tree-sitter", "tree-sitter-python", "tree-sitter-javascript",
              "tree-sitter-typescript", "tree-sitter-go", "tree-sitter-rust", "tree-sitter-java",
@@ -98,7 +98,7 @@ class CacheError(Exception):
 class ReviewCache:
     """Results by key in one SQLite file, bounded in bytes (least recently used go first)."""
 
-    def __init__(self, folder: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, folder: Path, max_bytes: int = CACHE_MAX_BYTES) -> None:
         self.path = folder / FILE_NAME
         self.max_bytes = max_bytes
         self.hits = self.misses = 0
