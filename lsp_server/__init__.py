@@ -1,8 +1,3 @@
 """stagecoder front ends: the pygls language server and the command line."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("stagecoder")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+local"
+__version__ = "0.1.0"  # the package version (pyproject.toml reads it from here)

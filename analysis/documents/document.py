@@ -7,6 +7,10 @@ Positions past the end of a line or of the document are clamped, and the clamp i
 the caller can log it; nothing here raises on bad positions. One codec (`_units`/`_offset_in`)
 serves both directions, so `position_at(offset_at(p))` is `p` for every position inside a line;
 a lone surrogate counts as one UTF-16 unit (see the codec's comment).
+
+The line index is a numpy array, imported inside the methods that use it: a warm `review`, which
+answers every file from its cache, loads this module but never builds a document, and numpy
+is half of its start-up.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 from tree_sitter import Node, Parser, Point, Tree
 
 from analysis.documents.languages import LanguageSpec, spec_for
@@ -179,6 +182,7 @@ class Document:
     def position_at(self, offset: int, encoding: Encoding = "utf-16") -> Position:
         """The (line, character) of a byte offset, in the given encoding; an offset inside a
         character counts as that character's start."""
+        import numpy as np  # here, not at the top: see the module docstring
         offset = min(max(offset, 0), len(self.source))
         line = int(np.searchsorted(self._line_starts, offset, side="right")) - 1
         start, end = self.line_span(line)
@@ -187,6 +191,7 @@ class Document:
 
     def point_at(self, offset: int) -> Point:
         """tree-sitter's (row, byte column) for a byte offset; rows count "\\n" only."""
+        import numpy as np  # here, not at the top: see the module docstring
         if not self._has_cr:  # LSP lines are tree-sitter rows: use the index
             row = int(np.searchsorted(self._line_starts, offset, side="right")) - 1
             return Point(row, offset - int(self._line_starts[row]))
@@ -285,6 +290,7 @@ class Document:
     # ------------------------------------------------------------------ line index
 
     def _reindex(self) -> None:
+        import numpy as np  # here, not at the top: see the module docstring
         self._has_cr = b"\r" in self.source
         if self._has_cr:
             found = [0, *(m.end() for m in _BREAK.finditer(self.source))]
@@ -293,6 +299,7 @@ class Document:
         self._line_starts = np.array(found, dtype=np.int64)
 
     def _update_index(self, old: bytes, start: int, old_end: int, data: bytes) -> None:
+        import numpy as np  # here, not at the top: see the module docstring
         # A numpy array: the tail shift after an edit is one vectorised add, not a Python loop.
         if self._has_cr or b"\r" in data:
             self._reindex()
@@ -339,6 +346,7 @@ def _offset_in(content: bytes, character: int, encoding: Encoding) -> tuple[int,
     a continuation byte, a UTF-16 position between the halves of a pair) falls back to the
     character's start.
     """
+    import numpy as np  # here, not at the top: see the module docstring
     if encoding == "utf-8" or content.isascii():
         if character >= len(content):
             return len(content), character == len(content)
