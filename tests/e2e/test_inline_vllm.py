@@ -15,7 +15,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from tests.lsp_server.conftest import SERVER_COMMAND, accept_registrations
+from tests.lsp_server.conftest import SERVER_COMMAND, accept_registrations, shutdown_within
 
 pytestmark = pytest.mark.vllm
 
@@ -45,7 +45,7 @@ async def start_client(client: LanguageClient, url: str, max_tokens: int) -> Lan
 async def lsp(lsp_client: LanguageClient):
     """A started `stagecoder serve`; each test initialises it against the vLLM server."""
     yield
-    await lsp_client.shutdown_session()
+    await shutdown_within(lsp_client)
 
 
 async def metric(server, name: str) -> float:

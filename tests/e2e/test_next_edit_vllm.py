@@ -16,7 +16,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from tests.lsp_server.conftest import SERVER_COMMAND, accept_registrations
+from tests.lsp_server.conftest import SERVER_COMMAND, accept_registrations, shutdown_within
 
 pytestmark = pytest.mark.vllm
 
@@ -47,7 +47,7 @@ async def start(client: LanguageClient, url: str, max_tokens: int) -> None:
                                               server_env={"STAGECODER_MODEL_FACTORY": ""}))
 async def lsp(lsp_client: LanguageClient):
     yield
-    await lsp_client.shutdown_session()
+    await shutdown_within(lsp_client)
 
 
 async def metric(server, name: str) -> float:
