@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+import msgspec
+
 from analysis.documents.document import Document
 from analysis.documents.store import read_source
 from analysis.project import Project, load_project
@@ -71,3 +73,16 @@ def project_for(start: str | Path) -> Project:
 
 
 _TOLD: set[str] = set()  # settings warnings this process has printed
+
+
+def with_model_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
+    """`settings` with the command line's `--url`, `--model` and `--candidates` applied."""
+    endpoint = settings.completion
+    if args.url:
+        endpoint = msgspec.structs.replace(endpoint, url=args.url)
+    if args.model:
+        endpoint = msgspec.structs.replace(endpoint, model=args.model)
+    stages = settings.stages
+    if args.candidates:
+        stages = msgspec.structs.replace(stages, candidates=args.candidates)
+    return msgspec.structs.replace(settings, completion=endpoint, stages=stages)

@@ -7,8 +7,6 @@ import asyncio
 import json
 import sys
 
-import msgspec
-
 from generation.completion.engine import CompletionEngine
 from generation.completion.fim_model import model_factory
 from generation.completion.pipeline import Candidate
@@ -18,6 +16,7 @@ from lsp_server.cli._common import (
     load_document,
     offset_of,
     project_settings,
+    with_model_overrides,
 )
 
 EPILOG = """\
@@ -57,15 +56,7 @@ def run(args: argparse.Namespace) -> int:
     except (CliError, OSError) as exc:
         print(f"stagecoder: {exc}", file=sys.stderr)
         return 2
-    endpoint = settings.completion
-    if args.url:
-        endpoint = msgspec.structs.replace(endpoint, url=args.url)
-    if args.model:
-        endpoint = msgspec.structs.replace(endpoint, model=args.model)
-    stages = settings.stages
-    if args.candidates:
-        stages = msgspec.structs.replace(stages, candidates=args.candidates)
-    settings = msgspec.structs.replace(settings, completion=endpoint, stages=stages)
+    settings = with_model_overrides(settings, args)
     engine = CompletionEngine(settings, model_factory())
     outcome = asyncio.run(_complete(engine, doc, offset))
     if outcome.error is not None:

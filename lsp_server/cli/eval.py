@@ -25,7 +25,7 @@ from analysis.settings import Settings
 from generation.completion.engine import CompletionEngine
 from generation.completion.evaluate import EvalReport, Side, cut_holes, evaluate, report
 from generation.completion.fim_model import model_factory
-from lsp_server.cli._common import CliError, project_for
+from lsp_server.cli._common import CliError, project_for, with_model_overrides
 
 MAX_HOLES = 10_000
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     except CliError as exc:
         print(f"stagecoder: {exc}", file=sys.stderr)
         return 2
-    settings = _settings(project.settings, args)
+    settings = with_model_overrides(project.settings, args)
     docs, skipped = _documents(target, project.root, settings)
     holes = cut_holes(docs, args.holes, args.seed)
     if not holes:
@@ -87,18 +87,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(result)
     return 0
-
-
-def _settings(settings: Settings, args: argparse.Namespace) -> Settings:
-    endpoint = settings.completion
-    if args.url:
-        endpoint = msgspec.structs.replace(endpoint, url=args.url)
-    if args.model:
-        endpoint = msgspec.structs.replace(endpoint, model=args.model)
-    stages = settings.stages
-    if args.candidates:
-        stages = msgspec.structs.replace(stages, candidates=args.candidates)
-    return msgspec.structs.replace(settings, completion=endpoint, stages=stages)
 
 
 def _documents(target: Path, root: Path, settings: Settings) -> tuple[list[Any], list[str]]:

@@ -1,8 +1,10 @@
 """A fresh `git clone` of this repository tests itself: nothing outside the clone is read.
 
-The clone (of the committed HEAD) goes into a temporary folder with no sibling `shared/`; in it,
-the current interpreter runs the SARIF snapshot tests (which once read their schema from
-`../shared`) and collects the whole suite. Outside a git checkout the test is skipped.
+The clone (of the committed HEAD) goes into a temporary folder that holds nothing else (the
+fixture asserts the design-notes folder a developer's checkout sits beside is absent there; it
+reads nothing outside the clone); in it, the current interpreter runs the SARIF snapshot tests
+(whose schema is vendored in tests/fixtures) and collects the whole suite. Outside a git
+checkout the test is skipped.
 """
 
 from __future__ import annotations
